@@ -1,0 +1,57 @@
+"""A run's results file, metrics.json: written atomically, read defensively."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.json"
+COMPLETED, FAILED, RUNNING = "completed", "failed", "running"
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan" / "inf": JSON has no literal for them
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
+    """Writes to a temporary file in the same folder, then renames: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_jsonable(payload), f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's metrics.json, or None when it is missing or unreadable."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def as_float(value: Any) -> float:
+    """Metric values as floats, including the "nan"/"inf" strings written for non-finite ones."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

@@ -1,0 +1,116 @@
+"""One training run from a composed config: build, fit, test, and write metrics.json."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from autovae.models.vae import DivergedError
+from autovae.results import COMPLETED, FAILED, RUNNING, read_metrics, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+def _in_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def _instantiate_all(group: DictConfig | None, **kwargs) -> list:
+    return [instantiate(node, **kwargs) for node in (group or {}).values() if node is not None]
+
+
+def run_label(model) -> str:
+    return f"{model.pairing.label} {type(model.likelihood).__name__} {type(model.divergence).__name__}"
+
+
+def build(cfg: DictConfig, extra_callbacks: list | None = None):
+    """The model (refusing impossible pairings first), the data, and the trainer of a config."""
+    model = instantiate(cfg.model)
+    if cfg.get("compile"):
+        model.encoder, model.decoder = torch.compile(model.encoder), torch.compile(model.decoder)
+    datamodule = _datamodule(cfg)
+    if not cfg.get("run_name"):
+        OmegaConf.update(cfg, "run_name", run_label(model), force_add=True)
+    loggers = _instantiate_all(cfg.get("logger"))
+    callbacks = _instantiate_all(cfg.get("callbacks")) + list(extra_callbacks or [])
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return model, datamodule, trainer
+
+
+def _datamodule(cfg: DictConfig):
+    node = OmegaConf.to_container(cfg.dataset, resolve=True)
+    node.pop("image_shape", None)  # a fact of the dataset, read by the model's config
+    return instantiate(node)
+
+
+def _metrics(trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+
+
+def _resume_checkpoint(cfg: DictConfig, out: Path) -> str | None:
+    if cfg.get("ckpt_path"):
+        return str(cfg.ckpt_path)
+    last = out / "checkpoints" / "last.ckpt"
+    return str(last) if last.exists() else None
+
+
+def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
+    """Trains and tests one config. Returns (and writes to metrics.json) its status and metrics."""
+    out = Path(cfg.paths.output_dir)
+    previous = read_metrics(out)
+    if cfg.get("skip_completed") and previous and previous.get("status") == COMPLETED:
+        log.info("skipping %s: metrics.json says it completed", out)
+        return previous
+    on_error = cfg.get("on_error", "auto")
+    record_errors = on_error == "record" or (on_error == "auto" and _in_multirun())
+    L.seed_everything(cfg.seed, workers=True)
+    result: dict[str, Any] = {"status": RUNNING, "run_dir": str(out), "started": time.time(),
+                              "config": OmegaConf.to_container(cfg, resolve=True)}
+    trainer = None
+    try:
+        model, datamodule, trainer = build(cfg, extra_callbacks)
+        result["pairing"] = model.pairing.describe()
+        write_json_atomic(out / "metrics.json", result)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, out))
+        if cfg.evaluation.get("test", True):
+            trainer.test(model, datamodule=datamodule, verbose=False)
+        result.update(status=COMPLETED, metrics=_metrics(trainer))
+        result["objective"] = result["metrics"].get("val/elbo")
+    except DivergedError as err:
+        log.error("run diverged: %s", err)
+        result.update(status=FAILED, error=str(err), reason="diverged", metrics=_metrics(trainer) if trainer else {})
+    except Exception as err:
+        result.update(status=FAILED, error=f"{type(err).__name__}: {err}", reason="error",
+                      metrics=_metrics(trainer) if trainer else {})
+        if not record_errors:
+            raise
+        log.exception("run failed; recorded in metrics.json and continuing the sweep")
+    finally:
+        result.update(finished=time.time(), duration_s=time.time() - result["started"])
+        if trainer is not None:
+            result.update(epochs=trainer.current_epoch, global_step=trainer.global_step)
+        write_json_atomic(out / "metrics.json", result)
+        _finish_loggers(trainer)
+    return result
+
+
+def _finish_loggers(trainer) -> None:
+    """Each job of a multirun gets its own W&B run: close this one before the next job starts."""
+    if trainer is None:
+        return
+    for lg in trainer.loggers:
+        if type(lg).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()
