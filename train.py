@@ -2,6 +2,10 @@
 import hydra
 from omegaconf import DictConfig
 
+from autovae.resolvers import register
+
+register()
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:

@@ -83,9 +83,11 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
         result["pairing"] = model.pairing.describe()
         write_json_atomic(out / "metrics.json", result)
         trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, out))
+        metrics = _metrics(trainer)  # validation metrics; test() replaces callback_metrics
         if cfg.evaluation.get("test", True):
             trainer.test(model, datamodule=datamodule, verbose=False)
-        result.update(status=COMPLETED, metrics=_metrics(trainer))
+            metrics.update(_metrics(trainer))
+        result.update(status=COMPLETED, metrics=metrics)
         result["objective"] = result["metrics"].get("val/elbo")
     except DivergedError as err:
         log.error("run diverged: %s", err)

@@ -1,0 +1,55 @@
+"""Shared fixtures: the repository's configs, a writable data dir seeded from ../shared/data."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CONF = ROOT / "conf"
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """A writable data dir holding the original MNIST/Fashion-MNIST archives (torchvision extracts them)."""
+    path = Path(os.environ.get("AUTOVAE_TEST_DATA_DIR", tmp_path_factory.mktemp("data")))
+    for name in ("MNIST", "FashionMNIST"):
+        src = SHARED / "data" / name / "raw"
+        if not src.is_dir():
+            pytest.skip(f"{src} is missing")
+        dst = path / name / "raw"
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in src.iterdir():
+            if not (dst / f.name).exists():
+                shutil.copy2(f, dst / f.name)
+    return path
+
+
+def compose(overrides: list[str], config_name: str = "train"):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=overrides)
+
+
+TINY = ["logger=csv", "trainer.accelerator=cpu", "dataset.train_subset=2000", "dataset.test_subset=300",
+        "dataset.batch_size=100", "trainer.max_epochs=1", "evaluation.bounds=[{alpha: 1.0, samples: 1}]",
+        "callbacks.progress_bar=null", "trainer.enable_progress_bar=false"]
+
+
+def tiny_overrides(data_dir: Path, out: Path, *extra: str) -> list[str]:
+    return [*TINY, f"paths.data_dir={data_dir}", f"paths.output_dir={out}", *extra]
+
+
+def run_cli(script: str, args: list[str], cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)

@@ -1,0 +1,91 @@
+"""End to end: configs compose, runs train, the loss falls, results land in the run directory."""
+import csv
+import json
+
+import pytest
+
+from autovae.train import run
+from conftest import compose, run_cli, tiny_overrides
+
+LIKELIHOODS = ["bernoulli", "continuous_bernoulli", "mse", "mae", "normal", "laplace", "beta"]
+
+
+def train_losses(out):
+    with open(out / "csv" / "metrics.csv") as f:
+        return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_mismatched_pair_trains_with_each_likelihood(likelihood, data_dir, tmp_path):
+    cfg = compose(tiny_overrides(data_dir, tmp_path, "posterior=logistic", "prior=laplace",
+                                 f"likelihood={likelihood}", "trainer.max_epochs=2", "trainer.log_every_n_steps=1"))
+    result = run(cfg)
+    assert result["status"] == "completed", result.get("error")
+    losses = train_losses(tmp_path)
+    assert len(losses) >= 30
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5  # the loss falls
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["config"]["likelihood"]["_target_"].endswith(
+        {"mse": "FixedScaleNormal", "mae": "FixedScaleLaplace"}.get(likelihood, ""))
+    assert saved["pairing"] == [{"pair": "Lo||La", "posterior": "logistic", "prior": "laplace", "dims": 20,
+                                 "fraction": 1.0}]
+    for key in ("val/elbo", "val/recon", "test/bound_a1_k1", "test/recon"):
+        assert key in saved["metrics"]
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+
+
+def test_renyi_and_mixture_pairing_train(data_dir, tmp_path):
+    cfg = compose(tiny_overrides(data_dir, tmp_path, "pairing=mixture", "divergence=renyi",
+                                 "divergence.alpha=0.5", "divergence.samples=5"))
+    result = run(cfg)
+    assert result["status"] == "completed"
+    assert [g["dims"] for g in result["pairing"]] == [10, 6, 4]
+
+
+def test_infinite_kl_pair_is_refused_before_training(data_dir, tmp_path):
+    cfg = compose(tiny_overrides(data_dir, tmp_path, "posterior=cauchy", "prior=normal"))
+    with pytest.raises(Exception, match="infinite"):
+        run(cfg)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["status"] == "failed" and "epochs" not in saved  # no trainer was ever built
+
+
+def test_diverging_run_is_marked_failed(data_dir, tmp_path):
+    cfg = compose(tiny_overrides(data_dir, tmp_path, "model.optimizer.lr=1e12", "model.nan_check_every=1",
+                                 "likelihood=normal"))
+    result = run(cfg)
+    assert result["status"] == "failed" and result["reason"] == "diverged"
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_completed_run_is_skipped_when_rerun(data_dir, tmp_path):
+    cfg = compose(tiny_overrides(data_dir, tmp_path))
+    first = run(cfg)
+    again = run(cfg)
+    assert again["finished"] == first["finished"]  # not trained a second time
+
+
+def test_cli_train_and_multirun_survives_a_diverging_job(data_dir, tmp_path):
+    common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith("paths.output_dir")]
+    proc = run_cli("train.py", [*common, "posterior=logistic", "prior=normal", f"paths.log_dir={tmp_path}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = list((tmp_path / "runs").glob("*/metrics.json"))
+    assert len(runs) == 1 and json.loads(runs[0].read_text())["status"] == "completed"
+    proc = run_cli("train.py", ["-m", *common, "model.nan_check_every=1", "likelihood=normal",
+                                "model.optimizer.lr=1e-3,1e12", f"paths.log_dir={tmp_path}", "sweep_name=s"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    status = {p.parent.name: json.loads(p.read_text())["status"] for p in (tmp_path / "multirun" / "s").glob("*/metrics.json")}
+    assert sorted(status.values()) == ["completed", "failed"], status
+
+
+def test_cli_unknown_option_lists_the_valid_ones(tmp_path):
+    proc = run_cli("train.py", ["posterior=studentt", f"paths.log_dir={tmp_path}"])
+    assert proc.returncode != 0
+    assert "studentt" in proc.stderr and "logistic" in proc.stderr and "cauchy" in proc.stderr
+
+
+def test_cli_bad_mixture_fractions_are_refused(tmp_path, data_dir):
+    proc = run_cli("train.py", ["pairing=mixture", "logger=csv", f"paths.data_dir={data_dir}",
+                                "pairing.components=[{posterior: logistic, prior: normal, fraction: 0.7},"
+                                "{posterior: laplace, prior: normal, fraction: 0.7}]", f"paths.log_dir={tmp_path}"])
+    assert proc.returncode != 0 and "sum to 1" in proc.stderr
