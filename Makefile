@@ -1,0 +1,38 @@
+# Every target installs what it needs into .venv first, so each works on a fresh machine.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+RUNS   ?= outputs
+STUDY  ?= autovae
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.PHONY: install train test test-all table search search-report bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,launchers,search]"
+	touch $@
+
+install: $(VENV)/.installed
+
+train: install            ## train the default config on MNIST (make train ARGS="posterior=logistic")
+	$(PY) train.py $(ARGS)
+
+test: install             ## the default test suite (what CI runs)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+table: install            ## render the seed's tables from the runs under RUNS
+	$(PY) scripts/make_table.py runs=$(RUNS) $(ARGS)
+
+search: install           ## an Optuna AutoVAE study
+	$(PY) search.py $(ARGS)
+
+search-report: install    ## best pairing, importances and plots of STUDY
+	$(PY) scripts/search_report.py search.study_name=$(STUDY) $(ARGS)
+
+bench: install            ## seconds per epoch: autovae vs a hand-written loop vs pythae
+	$(PY) scripts/bench.py $(ARGS)
+
+clean:
+	rm -rf outputs multirun .pytest_cache

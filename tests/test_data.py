@@ -1,0 +1,124 @@
+"""Each torchvision dataset's loading path, on small files written here in the original formats."""
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from autovae.data.datamodule import ImageDataModule, TensorBatches
+from autovae.data.datasets import DataNotFoundError, load_split
+
+
+def write_idx(path, array):
+    dims = array.shape
+    header = struct.pack(">HBB", 0, 0x08, len(dims)) + b"".join(struct.pack(">I", d) for d in dims)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def fake_kmnist(root, n=12):
+    raw = root / "KMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split in ("train", "t10k"):
+        write_idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(raw / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, (n,)))
+
+
+def fake_cifar(root, n=6, hundred=False):
+    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    label_key = "fine_labels" if hundred else "labels"
+    batch = lambda: {"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8), label_key: [1] * n}  # noqa: E731
+    names = ["train", "test"] if hundred else [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        (folder / name).write_bytes(pickle.dumps(batch()))
+    meta = {"fine_label_names": ["a"] * 100} if hundred else {"label_names": ["a"] * 10}
+    (folder / ("meta" if hundred else "batches.meta")).write_bytes(pickle.dumps(meta))
+    return folder
+
+
+def fake_svhn(root, n=5):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        savemat(root / f"{split}_32x32.mat", {"X": rng.integers(0, 256, (32, 32, 3, n)).astype(np.uint8),
+                                             "y": np.ones((n, 1), dtype=np.uint8)})
+
+
+def fake_celeba(root, n=6):
+    from PIL import Image
+
+    folder = root / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True)
+    names = [f"{i:06d}.jpg" for i in range(1, n + 1)]
+    rng = np.random.default_rng(0)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (218, 178, 3)).astype(np.uint8)).save(folder / "img_align_celeba" / name)
+    split_of = lambda i: 0 if i < n // 2 else 2  # noqa: E731  (0 train, 2 test)
+    (folder / "list_eval_partition.txt").write_text("".join(f"{m} {split_of(i)}\n" for i, m in enumerate(names)))
+    (folder / "identity_CelebA.txt").write_text("".join(f"{m} 1\n" for m in names))
+    (folder / "list_attr_celeba.txt").write_text(f"{n}\nSmiling Young\n" + "".join(f"{m} 1 -1\n" for m in names))
+    (folder / "list_bbox_celeba.txt").write_text(
+        f"{n}\nimage_id x_1 y_1 width height\n" + "".join(f"{m} 1 2 3 4\n" for m in names))
+    (folder / "list_landmarks_align_celeba.txt").write_text(
+        f"{n}\nlefteye_x lefteye_y\n" + "".join(f"{m} 1 2\n" for m in names))
+
+
+def test_kmnist_reads_idx_files(tmp_path):
+    fake_kmnist(tmp_path)
+    images = load_split("kmnist", tmp_path, train=True)
+    assert images.shape == (12, 1, 28, 28) and images.dtype == torch.uint8
+
+
+@pytest.mark.parametrize("name,hundred", [("cifar10", False), ("cifar100", True)])
+def test_cifar_reads_pickled_batches(tmp_path, name, hundred):
+    fake_cifar(tmp_path, hundred=hundred)
+    train = load_split(name, tmp_path, train=True, verify_checksums=False)
+    test = load_split(name, tmp_path, train=False, verify_checksums=False)
+    assert train.shape == ((6 if hundred else 30), 3, 32, 32) and test.shape == (6, 3, 32, 32)
+
+
+def test_cifar_with_checksums_refuses_hand_made_files(tmp_path):
+    fake_cifar(tmp_path)
+    with pytest.raises(DataNotFoundError, match=str(tmp_path)):
+        load_split("cifar10", tmp_path, train=True, verify_checksums=True)
+
+
+def test_svhn_reads_mat_files(tmp_path):
+    fake_svhn(tmp_path)
+    assert load_split("svhn", tmp_path, train=False, verify_checksums=False).shape == (5, 3, 32, 32)
+
+
+def test_celeba_crops_to_64_and_caches(tmp_path):
+    fake_celeba(tmp_path)
+    images = load_split("celeba", tmp_path, train=True, verify_checksums=False)
+    assert images.shape == (3, 3, 64, 64)
+    assert (tmp_path / "celeba" / "train_64x64.pt").exists()
+    assert torch.equal(load_split("celeba", tmp_path, train=True, verify_checksums=False), images)
+
+
+def test_missing_data_names_the_directory(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tvu
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tvu, "download_url", offline)  # no network, whatever the machine has
+    with pytest.raises(DataNotFoundError, match=str(tmp_path / "empty")):
+        load_split("mnist", tmp_path / "empty", train=True)
+
+
+def test_datamodule_binarizes_and_batches_by_index(data_dir):
+    dm = ImageDataModule("mnist", str(data_dir), batch_size=64, binarize="static", train_subset=256, test_subset=128)
+    dm.setup()
+    assert set(dm.train_data.unique().tolist()) == {0.0, 1.0}
+    dyn = ImageDataModule("mnist", str(data_dir), batch_size=64, binarize="dynamic", train_subset=256)
+    dyn.setup()
+    a, b = next(iter(dyn.train_dataloader())), next(iter(dyn.train_dataloader()))
+    assert set(a.unique().tolist()) <= {0.0, 1.0} and not torch.equal(a, b)  # fresh draws every batch
+    batches = list(TensorBatches(torch.arange(10.0), 4, shuffle=False, rank=1, world_size=2))
+    assert [b.tolist() for b in batches] == [[1.0, 3.0, 5.0, 7.0], [9.0]]  # rank 1's shard
