@@ -1,0 +1,92 @@
+"""IS, FID and KID of generated samples against the test set, through torch-fidelity."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch.utils.data import Dataset
+
+from autovae.evaluation.sampling import generate, to_uint8_rgb
+
+log = logging.getLogger(__name__)
+
+
+class UInt8Images(Dataset):
+    """A tensor of uint8 RGB images as the Dataset torch-fidelity reads."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+def fidelity_metrics(generated: torch.Tensor, reference: torch.Tensor, *, isc: bool = True, fid: bool = True,
+                     kid: bool = True, feature_extractor: str = "inception-v3-compat",
+                     feature_extractor_weights_path: str | None = None, cuda: bool | None = None,
+                     batch_size: int = 64, kid_subset_size: int = 1000, reference_cache: str | None = None,
+                     cache_root: str | None = None) -> dict[str, float]:
+    """torch-fidelity's metrics of uint8 RGB tensors; the reference's features are cached by name."""
+    import torch_fidelity
+
+    n = min(len(generated), len(reference))
+    kwargs = dict(input1=UInt8Images(generated), input2=UInt8Images(reference), isc=isc, fid=fid, kid=kid,
+                  cuda=torch.cuda.is_available() if cuda is None else cuda, batch_size=batch_size,
+                  feature_extractor=feature_extractor, kid_subset_size=min(kid_subset_size, n), verbose=False,
+                  feature_extractor_weights_path=feature_extractor_weights_path, samples_find_deep=False)
+    if reference_cache:
+        kwargs.update(input2_cache_name=reference_cache, cache=True, cache_root=cache_root)
+    else:
+        kwargs.update(cache=False)
+    raw = torch_fidelity.calculate_metrics(**kwargs)
+    names = {"inception_score_mean": "is", "inception_score_std": "is_std", "frechet_inception_distance": "fid",
+             "kernel_inception_distance_mean": "kid", "kernel_inception_distance_std": "kid_std"}
+    return {short: float(raw[long]) for long, short in names.items() if long in raw}
+
+
+class FidelityMetrics(Callback):
+    """Logs IS/FID/KID of ``num_samples`` prior samples against the test set after testing.
+
+    Under DDP each rank draws its share of samples; rank 0 gathers them and computes the metrics.
+    """
+
+    def __init__(self, num_samples: int = 10000, isc: bool = True, fid: bool = True, kid: bool = True,
+                 feature_extractor: str = "inception-v3-compat", feature_extractor_weights_path: str | None = None,
+                 batch_size: int = 64, kid_subset_size: int = 1000, cache_root: str | None = None,
+                 prefix: str = "test/"):
+        self.num_samples, self.isc, self.fid, self.kid = num_samples, isc, fid, kid
+        self.feature_extractor, self.weights = feature_extractor, feature_extractor_weights_path
+        self.batch_size, self.kid_subset_size, self.cache_root, self.prefix = batch_size, kid_subset_size, cache_root, prefix
+
+    def _reference_cache_name(self, datamodule, n: int) -> str:
+        weights = Path(self.weights).name if self.weights else "default"
+        key = f"{datamodule.name}-{datamodule.binarize}-{n}-{self.feature_extractor}-{weights}"
+        return "autovae-" + hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        datamodule = trainer.datamodule
+        world = trainer.world_size
+        share = math.ceil(self.num_samples / world)
+        samples = generate(pl_module, share).to(pl_module.device)
+        if world > 1:
+            samples = trainer.strategy.all_gather(samples).flatten(0, 1)
+        samples = samples[: self.num_samples].cpu()
+        metrics = {}
+        if trainer.is_global_zero:
+            reference = to_uint8_rgb(datamodule.test_data[: self.num_samples]).cpu()
+            metrics = fidelity_metrics(
+                samples, reference, isc=self.isc, fid=self.fid, kid=self.kid, feature_extractor=self.feature_extractor,
+                feature_extractor_weights_path=self.weights, cuda=pl_module.device.type == "cuda",
+                batch_size=self.batch_size, kid_subset_size=self.kid_subset_size, cache_root=self.cache_root,
+                reference_cache=self._reference_cache_name(datamodule, len(reference)))
+        metrics = trainer.strategy.broadcast(metrics)
+        for name, value in metrics.items():
+            pl_module.log(f"{self.prefix}{name}", value, rank_zero_only=True)
+        log.info("fidelity metrics on %d samples: %s", len(samples), metrics)

@@ -1,0 +1,136 @@
+"""Bounds, q_EW sampling, pictures and torch-fidelity metrics on a briefly trained model."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from autovae.divergences import renyi_bound
+from autovae.evaluation.bounds import BoundSpec, estimate_bound, log_weights
+from autovae.evaluation.sampling import importance_weighted_latents, to_uint8_rgb
+from autovae.train import build
+from conftest import ROOT, SHARED, compose, run_cli, tiny_overrides
+
+WEIGHTS = SHARED / "weights" / "inception-v3-compat-fid-only.pth"
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    overrides = [o for o in tiny_overrides(data_dir, out, "posterior=logistic", "trainer.max_epochs=2",
+                                           "dataset.train_subset=5000") if not o.startswith("callbacks")]
+    cfg = compose([*overrides, "~callbacks"])
+    model, datamodule, trainer = build(cfg)
+    trainer.fit(model, datamodule=datamodule)
+    model.eval()
+    return model, datamodule.test_data[:100]
+
+
+def test_chunked_bound_equals_the_one_pass_bound(trained):
+    model, x = trained
+    for alpha in (1.0, 0.0, 0.5, -math.inf):
+        torch.manual_seed(0)
+        chunked = estimate_bound(model, x, BoundSpec(alpha, 60), chunk=7)
+        torch.manual_seed(0)
+        lw = torch.cat([log_weights(model, x, n) for n in (7,) * 8 + (4,)])
+        assert torch.allclose(chunked, renyi_bound(lw, alpha), rtol=1e-5, atol=1e-3)
+
+
+def test_iwae_bound_is_above_the_elbo_and_below_the_nll_estimate(trained):
+    model, x = trained
+    torch.manual_seed(0)
+    elbo = estimate_bound(model, x, BoundSpec(1.0, 1)).mean()
+    iwae = estimate_bound(model, x, BoundSpec(0.0, 50)).mean()
+    nll = estimate_bound(model, x, BoundSpec(0.0, 5000), chunk=1000).mean()
+    assert elbo < iwae <= nll
+    assert nll - elbo < 30  # a sane gap for a 20-dimensional latent on MNIST
+
+
+def test_importance_weighted_posterior_picks_heavy_proposals(trained):
+    model, x = trained
+    torch.manual_seed(0)
+    z_iw = importance_weighted_latents(model, x[:20], 100)
+    z_q = model.posterior(x[:20]).sample()
+    ll = lambda z: (model.log_likelihood_fn(x[:20])(z[None]) + model.prior().log_prob(z[None]))[0]  # noqa: E731
+    assert z_iw.shape == z_q.shape
+    assert ll(z_iw).mean() > ll(z_q).mean()  # resampled latents explain the data better
+
+
+def test_uint8_rgb_conversion():
+    grey = torch.tensor([0.0, 0.5, 1.0]).view(3, 1, 1, 1)
+    rgb = to_uint8_rgb(grey)
+    assert rgb.dtype == torch.uint8 and rgb.shape == (3, 3, 1, 1)
+    assert rgb[:, 0, 0, 0].tolist() == [0, 128, 255]
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="shared Inception weights missing")
+def test_fid_and_kid_between_real_image_sets(data_dir):
+    from autovae.callbacks.fidelity import fidelity_metrics
+    from autovae.data.datasets import load_split
+
+    real = load_split("mnist", data_dir, train=False)
+    a = to_uint8_rgb(real[:10].float() / 255)
+    b = to_uint8_rgb(real[10:20].float() / 255)
+    noise = torch.randint(0, 256, a.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    kw = dict(isc=False, feature_extractor_weights_path=str(WEIGHTS), cuda=False, kid_subset_size=10)
+    real_vs_real = fidelity_metrics(a, b, **kw)
+    real_vs_noise = fidelity_metrics(noise, b, **kw)
+    assert 0 < real_vs_real["fid"] < real_vs_noise["fid"]
+    assert real_vs_real["kid"] < real_vs_noise["kid"]
+
+
+def test_inception_score_path_with_a_stand_in_classifier():
+    """IS through torch-fidelity with a small registered classifier (the shared weights' head is NaN)."""
+    import torch_fidelity
+    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+
+    from autovae.callbacks.fidelity import fidelity_metrics
+
+    class TinyClassifier(FeatureExtractorBase):
+        def __init__(self, name, features_list, **kwargs):
+            super().__init__(name, features_list)
+            self.net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(48, 10))
+            torch.nn.init.normal_(self.net[2].weight, std=0.5, generator=torch.Generator().manual_seed(0))
+
+        def forward(self, x):
+            return (self.net(x.float() / 255),)
+
+        @staticmethod
+        def get_provided_features_list():
+            return ("logits_unbiased",)
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric):
+            return "logits_unbiased"
+
+        @staticmethod
+        def can_be_compiled():
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile():
+            return None
+
+    torch_fidelity.register_feature_extractor("autovae-tiny-test", TinyClassifier)
+    images = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    out = fidelity_metrics(images, images, isc=True, fid=False, kid=False, feature_extractor="autovae-tiny-test",
+                           cuda=False)
+    assert 1.0 < out["is"] < 10.0  # IS lies between 1 and the number of classes
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="shared Inception weights missing")
+def test_train_cli_writes_fid_kid_and_pictures(data_dir, tmp_path):
+    common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith(("paths.output_dir", "callbacks"))]
+    proc = run_cli("train.py", [*common, "callbacks=fidelity", "callbacks.progress_bar=null",
+                                "callbacks.fidelity.num_samples=8", "callbacks.fidelity.isc=false",
+                                f"callbacks.fidelity.feature_extractor_weights_path={WEIGHTS}",
+                                f"paths.log_dir={tmp_path}", "logger=wandb"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = next((tmp_path / "runs").iterdir())
+    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    assert metrics["test/fid"] > 0 and "test/kid" in metrics
+    for name in ("samples", "reconstructions", "traversals", "interpolations"):
+        assert (run_dir / "images" / f"{name}_final.png").stat().st_size > 100
+    assert list((run_dir / "wandb").glob("offline-run-*")), "W&B wrote no offline run"
+    assert list((tmp_path / "fidelity_cache").rglob("*")), "reference statistics were not cached"
