@@ -25,13 +25,17 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(_jsonable(payload), indent=2, sort_keys=True))
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
     """Writes to a temporary file in the same folder, then renames: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(payload), f, indent=2, sort_keys=True)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

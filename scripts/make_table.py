@@ -1,0 +1,33 @@
+"""Renders the seed's tables from sweep results: `python scripts/make_table.py runs=outputs [wandb=entity/project]`.
+
+Writes table.md, table.tex and table.csv into the runs folder (or out=FOLDER), prints the Markdown,
+and lists run directories it skipped (corrupt, unfinished) without failing on them.
+"""
+import sys
+
+from autovae.tables.collect import Collection, collect_runs, collect_wandb
+from autovae.tables.render import markdown, write_all
+
+
+def main(argv: list[str]) -> int:
+    args = dict(a.split("=", 1) for a in argv if "=" in a)
+    unknown = set(args) - {"runs", "wandb", "out"}
+    if unknown:
+        print(f"unknown arguments {sorted(unknown)}; valid: runs=FOLDER wandb=ENTITY/PROJECT out=FOLDER", file=sys.stderr)
+        return 2
+    runs = args.get("runs", "outputs")
+    collection = collect_runs(runs)
+    if args.get("wandb"):
+        extra: Collection = collect_wandb(args["wandb"])
+        collection.records += extra.records
+        collection.problems += extra.problems
+    for path in write_all(collection, args.get("out", runs)):
+        print(f"wrote {path}", file=sys.stderr)
+    print(markdown(collection))
+    for problem in collection.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,114 @@
+"""Reads run directories (and optionally a W&B project) into per-cell results of the seed's tables."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autovae.distributions.families import FAMILIES
+from autovae.results import COMPLETED, FAILED, METRICS_FILE, as_float
+from autovae.tables.paper import COLUMNS, TABLES
+
+
+@dataclass
+class RunRecord:
+    table: str
+    column: str
+    status: str
+    values: dict[str, float]
+    source: str
+
+
+@dataclass
+class Collection:
+    records: list[RunRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # skipped run directories, with the reason
+
+
+def _class_name(node: Any) -> str:
+    return str((node or {}).get("_target_", "")).rsplit(".", 1)[-1]
+
+
+def table_of(config: dict) -> str | None:
+    likelihood, divergence = _class_name(config.get("likelihood")), _class_name(config.get("divergence"))
+    if divergence == "Renyi" and float(config["divergence"].get("alpha", 1)) == 0:
+        divergence = "IWAE"
+    for table, (_, lik, div, *_rest) in TABLES.items():
+        if lik == likelihood and div == divergence:
+            return table
+    return None
+
+
+def column_of(config: dict) -> str | None:
+    if config.get("column"):
+        return config["column"]
+    pairing = config.get("pairing") or {}
+    if _class_name(pairing) == "uniform_pairing":
+        q, p = config["posterior"]["name"], config["prior"]["name"]
+        label = f"{FAMILIES[q].symbol}||{FAMILIES[p].symbol}"
+        return label if label in COLUMNS else None
+    return None
+
+
+def paper_unit_offset(config: dict) -> float:
+    """The seed drops fixed likelihood constants; adding them back puts our bound in its units."""
+    lik = config.get("likelihood") or {}
+    pixels = math.prod(config["dataset"]["image_shape"])
+    name = _class_name(lik)
+    if name == "FixedScaleNormal":
+        return pixels * 0.5 * math.log(2 * math.pi * float(lik.get("variance", 0.5)))
+    if name == "FixedScaleLaplace":
+        return pixels * math.log(2 * float(lik.get("scale", 1.0)))
+    return 0.0
+
+
+def record_from(config: dict, status: str, metrics: dict, source: str) -> RunRecord | str:
+    table, column = table_of(config), column_of(config)
+    if table is None or column is None:
+        return f"{source}: not a seed-table configuration (likelihood/divergence/pairing)"
+    bound_key = "test/bound_a0_k50" if table == "g" else "test/bound_a1_k1"
+    values = {"bound": as_float(metrics.get(bound_key)) + paper_unit_offset(config),
+              "recon": as_float(metrics.get("test/recon")),
+              "fid": as_float(metrics.get("test/fid")), "kid": as_float(metrics.get("test/kid"))}
+    return RunRecord(table, column, status, values, source)
+
+
+def collect_runs(root: str | Path) -> Collection:
+    out = Collection()
+    root = Path(root)
+    run_dirs = {p.parent for p in root.rglob(".hydra")} | {p.parent for p in root.rglob(METRICS_FILE)}
+    for run_dir in sorted(run_dirs):
+        path = run_dir / METRICS_FILE
+        try:
+            payload = json.loads(path.read_text())
+            status, config = payload["status"], payload["config"]
+        except FileNotFoundError:
+            out.problems.append(f"{run_dir}: no {METRICS_FILE} (never started or still writing)")
+            continue
+        except (ValueError, KeyError, TypeError) as err:
+            out.problems.append(f"{run_dir}: unreadable {METRICS_FILE} ({type(err).__name__}: {err})")
+            continue
+        if status not in (COMPLETED, FAILED):
+            out.problems.append(f"{run_dir}: status {status!r}, not finished")
+            continue
+        rec = record_from(config, status, payload.get("metrics") or {}, str(run_dir))
+        (out.records if isinstance(rec, RunRecord) else out.problems).append(rec)
+    return out
+
+
+def collect_wandb(project: str) -> Collection:
+    """Runs of a W&B project (``entity/project``), using each run's config and summary."""
+    import wandb
+
+    out = Collection()
+    for run in wandb.Api().runs(project):
+        config = dict(run.config)
+        if "likelihood" not in config:
+            out.problems.append(f"wandb:{run.path}: no autovae config logged")
+            continue
+        status = COMPLETED if run.state == "finished" else FAILED
+        rec = record_from(config, status, dict(run.summary), f"wandb:{'/'.join(run.path)}")
+        (out.records if isinstance(rec, RunRecord) else out.problems).append(rec)
+    return out
