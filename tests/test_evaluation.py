@@ -134,3 +134,19 @@ def test_train_cli_writes_fid_kid_and_pictures(data_dir, tmp_path):
         assert (run_dir / "images" / f"{name}_final.png").stat().st_size > 100
     assert list((run_dir / "wandb").glob("offline-run-*")), "W&B wrote no offline run"
     assert list((tmp_path / "fidelity_cache").rglob("*")), "reference statistics were not cached"
+
+
+def test_kl_landscape_and_renyi_plot(trained, tmp_path):
+    from autovae.evaluation.plots import bound_vs_alpha, kl_landscape, plot_bound_vs_alpha, plot_kl_landscapes
+
+    mu, sigma = torch.linspace(-1, 1, 21), torch.linspace(0.5, 1.5, 21)
+    for pair in (("normal", "normal"), ("laplace", "laplace"), ("cauchy", "cauchy")):
+        kl = kl_landscape(*pair, mu, sigma)
+        i, j = divmod(kl.argmin().item(), 21)
+        assert (mu[i].item(), sigma[j].item()) == pytest.approx((0.0, 1.0), abs=1e-6)  # zero at Q = P
+    assert plot_kl_landscapes([("normal", "normal"), ("cauchy", "cauchy")], tmp_path / "kl.png").stat().st_size > 1000
+    model, x = trained
+    alphas = [0.0, 0.5, 1.0, 2.0]
+    values = bound_vs_alpha(model, x[:50], alphas, samples=20)
+    assert values == sorted(values, reverse=True)  # L_alpha falls as alpha grows
+    assert plot_bound_vs_alpha(alphas, {"Lo||N": values}, tmp_path / "renyi.png").stat().st_size > 1000

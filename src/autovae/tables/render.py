@@ -87,7 +87,8 @@ def markdown(collection: Collection) -> str:
     table_cells = cells(collection)
     parts = ["# AutoVAE seed tables: ours (paper, difference)\n"]
     for t in tables_present(collection):
-        parts.append(f"\n## ({t}) {TABLES[t][0]}\n\n| metric | " + " | ".join(COLUMNS) + " |\n|" + "---|" * (len(COLUMNS) + 1))
+        header = [c.replace("||", "‖") for c in COLUMNS]  # a literal | would split the Markdown cell
+        parts.append(f"\n## ({t}) {TABLES[t][0]}\n\n| metric | " + " | ".join(header) + " |\n|" + "---|" * (len(COLUMNS) + 1))
         parts += ["| " + " | ".join(row) + " |" for row in _rows(t, table_cells)]
     if collection.problems:
         parts.append("\n## Skipped run directories\n")

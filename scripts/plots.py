@@ -1,0 +1,45 @@
+"""The seed's figures.
+
+  python scripts/plots.py landscape [out=kl_landscape.png]
+  python scripts/plots.py renyi run=RUN_DIR [run=RUN_DIR ...] [samples=50] [images=500] [out=renyi.png]
+"""
+import sys
+
+import torch
+
+from autovae.evaluation.plots import bound_vs_alpha, plot_bound_vs_alpha, plot_kl_landscapes
+from autovae.evaluation.restore import load_model
+
+ALPHAS = [-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("landscape", "renyi"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    kind, pairs = argv[0], [a.split("=", 1) for a in argv[1:]]
+    opts = {k: v for k, v in pairs if k != "run"}
+    if kind == "landscape":
+        out = plot_kl_landscapes([("normal", "normal"), ("laplace", "laplace"), ("cauchy", "cauchy")],
+                                 opts.get("out", "kl_landscape.png"))
+    else:
+        samples, n = int(opts.get("samples", 50)), int(opts.get("images", 500))
+        curves = {}
+        for run_dir in [v for k, v in pairs if k == "run"]:
+            model, cfg = load_model(run_dir)
+            from hydra.utils import instantiate
+            from omegaconf import OmegaConf
+
+            node = OmegaConf.to_container(cfg.dataset, resolve=True)
+            node.pop("image_shape", None)
+            dm = instantiate(node)
+            dm.setup()
+            torch.manual_seed(0)
+            curves[model.pairing.label] = bound_vs_alpha(model, dm.test_data[:n], ALPHAS, samples)
+        out = plot_bound_vs_alpha(ALPHAS, curves, opts.get("out", "renyi.png"), samples)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,23 @@
+"""Rebuilds a trained model from its run directory (metrics.json's resolved config + checkpoint)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from autovae.results import read_metrics
+
+
+def load_model(run_dir: str | Path, map_location: str = "cpu"):
+    run_dir = Path(run_dir)
+    payload = read_metrics(run_dir)
+    if not payload or "config" not in payload:
+        raise FileNotFoundError(f"{run_dir}: no readable metrics.json with a config")
+    cfg = OmegaConf.create(payload["config"])
+    model = instantiate(cfg.model)
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    state = torch.load(checkpoint, map_location=map_location, weights_only=False)["state_dict"]
+    model.load_state_dict(state)
+    return model.eval(), cfg
