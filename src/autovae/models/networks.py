@@ -1,7 +1,7 @@
 """Encoder/decoder architectures. Each is a factory called with the data's shape at build time.
 
 Configs name them with ``_partial_: true``; the model supplies ``image_shape``, ``latent_dim``
-(the encoder emits ``encoder_outputs`` numbers per latent dimension) and ``params_per_pixel``.
+(the encoder emits ``encoder_outputs`` numbers in all) and ``params_per_pixel``.
 """
 from __future__ import annotations
 
@@ -34,13 +34,13 @@ class FlattenLeading(nn.Module):
         return y.reshape(*lead, *self.out_shape)
 
 
-def mlp(image_shape: Sequence[int], latent_dim: int, params_per_pixel: int = 1, encoder_outputs: int = 2,
+def mlp(image_shape: Sequence[int], latent_dim: int, params_per_pixel: int = 1, encoder_outputs: int = 40,
         hidden: Sequence[int] = (400, 400, 400)) -> tuple[nn.Module, nn.Module]:
     """Fully connected encoder and decoder (the AutoVAE seed: 3 x 400, latent 20)."""
     c, h, w = image_shape
     pixels = c * h * w
-    encoder = FlattenLeading(nn.Sequential(nn.Flatten(), _mlp([pixels, *hidden, encoder_outputs * latent_dim])),
-                             3, (encoder_outputs * latent_dim,))
+    encoder = FlattenLeading(nn.Sequential(nn.Flatten(), _mlp([pixels, *hidden, encoder_outputs])),
+                             3, (encoder_outputs,))
     decoder = FlattenLeading(_mlp([latent_dim, *reversed(hidden), params_per_pixel * pixels]),
                              1, (params_per_pixel * c, h, w))
     return encoder, decoder
@@ -52,7 +52,7 @@ def _conv_block(cin: int, cout: int, transpose: bool = False) -> nn.Sequential:
     return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU())
 
 
-def conv(image_shape: Sequence[int], latent_dim: int, params_per_pixel: int = 1, encoder_outputs: int = 2,
+def conv(image_shape: Sequence[int], latent_dim: int, params_per_pixel: int = 1, encoder_outputs: int = 40,
          channels: Sequence[int] = (128, 256, 512, 1024)) -> tuple[nn.Module, nn.Module]:
     """HEBAE's CelebA pair: 5x5 stride-2 convolutions with batch norm (64x64 input, k=64).
 
@@ -65,13 +65,13 @@ def conv(image_shape: Sequence[int], latent_dim: int, params_per_pixel: int = 1,
         raise ValueError(f"conv architecture with {n} stride-2 layers needs H, W divisible by {2 ** n}, got {h}x{w}")
     fh, fw = h // 2 ** n, w // 2 ** n
     enc_layers = [_conv_block(a, b) for a, b in zip([c, *channels[:-1]], channels)]
-    encoder = nn.Sequential(*enc_layers, nn.Flatten(), nn.Linear(channels[-1] * fh * fw, encoder_outputs * latent_dim))
+    encoder = nn.Sequential(*enc_layers, nn.Flatten(), nn.Linear(channels[-1] * fh * fw, encoder_outputs))
     rev = list(reversed(channels))
     dec_layers = [_conv_block(a, b, transpose=True) for a, b in zip(rev[:-1], rev[1:])]
     decoder = nn.Sequential(
         nn.Linear(latent_dim, rev[0] * fh * fw), nn.Unflatten(1, (rev[0], fh, fw)), nn.ReLU(), *dec_layers,
         nn.ConvTranspose2d(rev[-1], params_per_pixel * c, 5, stride=2, padding=2, output_padding=1))
-    return (FlattenLeading(encoder, 3, (encoder_outputs * latent_dim,)),
+    return (FlattenLeading(encoder, 3, (encoder_outputs,)),
             FlattenLeading(decoder, 1, (params_per_pixel * c, h, w)))
 
 

@@ -23,7 +23,6 @@ class DivergedError(FloatingPointError):
 
 
 class VAE(L.LightningModule):
-    encoder_outputs_per_dim = 2  # location and scale
 
     def __init__(self, architecture: Callable[..., tuple[nn.Module, nn.Module]], pairing: Pairing,
                  likelihood: Likelihood, divergence: Divergence, image_shape: Sequence[int], latent_dim: int,
@@ -38,7 +37,7 @@ class VAE(L.LightningModule):
         self.divergence = divergence
         self.encoder, self.decoder = architecture(
             image_shape=self.image_shape, latent_dim=latent_dim, params_per_pixel=likelihood.params_per_pixel,
-            encoder_outputs=self.encoder_outputs_per_dim)
+            encoder_outputs=self.encoder_output_size())
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.test_bounds = [BoundSpec(**b) for b in test_bounds]
         if nll_samples:
@@ -52,6 +51,9 @@ class VAE(L.LightningModule):
         self._nonfinite = None
 
     # -- the generative pieces -------------------------------------------------------------
+    def encoder_output_size(self) -> int:
+        return 2 * self.latent_dim  # a location and a scale per latent dimension
+
     def posterior(self, x: torch.Tensor):
         h = self.encoder(x)
         loc, raw_scale = h.chunk(2, dim=-1)
