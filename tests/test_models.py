@@ -103,3 +103,18 @@ def test_every_model_trains_with_every_likelihood(model, likelihood, data_dir, t
     assert result["status"] == "completed", result.get("error")
     assert all(k in result["metrics"] for k in ("val/elbo", "test/bound_a1_k1", "test/recon"))
     assert (tmp_path / "images" / "samples_final.png").exists()
+
+
+def test_figure_scripts_on_a_small_sweep(data_dir, tmp_path):
+    from conftest import run_cli
+
+    common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith("paths.output_dir")]
+    proc = run_cli("train.py", ["-m", *common, "model=vae,hebae,wae,flow", "trainer.max_epochs=2",
+                                f"paths.log_dir={tmp_path}", "sweep_name=f", "logger=default", "logger.wandb=null"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = tmp_path / "multirun" / "f"
+    for kind in ("hebae_fig1", "hebae_fig2", "flows"):
+        out = tmp_path / f"{kind}.png"
+        proc = run_cli("scripts/figures.py", [kind, f"runs={runs}", f"out={out}", "images=300"])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert out.stat().st_size > 5000

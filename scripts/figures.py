@@ -1,0 +1,41 @@
+"""HEBAE and planar-flow figures from sweep runs.
+
+  python scripts/figures.py hebae_fig1 runs=outputs/multirun/hebae_fig1_epochs [out=hebae_fig1.png]
+  python scripts/figures.py hebae_fig2 runs=outputs/multirun/hebae_fig2 [images=2000] [out=hebae_fig2.png]
+  python scripts/figures.py flows runs=outputs/multirun/flow_compare [out=flows.png]
+"""
+import sys
+from pathlib import Path
+
+from autovae.evaluation.figures import finished_runs, flow_comparison, hebae_fig1, hebae_fig2
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("hebae_fig1", "hebae_fig2", "flows"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    opts = dict(a.split("=", 1) for a in argv[1:])
+    kind, runs, out = argv[0], opts.get("runs", "outputs"), opts.get("out", f"{argv[0]}.png")
+    if kind == "hebae_fig1":
+        path = hebae_fig1(runs, out)
+    elif kind == "flows":
+        path = flow_comparison(runs, out)
+    else:
+        from hydra.utils import instantiate
+        from omegaconf import OmegaConf
+
+        found = finished_runs(runs)
+        if not found:
+            print(f"no finished runs under {runs}", file=sys.stderr)
+            return 1
+        node = OmegaConf.to_container(OmegaConf.create(found[0][1]["config"]).dataset, resolve=True)
+        node.pop("image_shape", None)
+        dm = instantiate(node)
+        dm.setup()
+        path = hebae_fig2([Path(d) for d, _ in found], dm.test_data[: int(opts.get("images", 2000))], out)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
