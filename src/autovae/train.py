@@ -11,6 +11,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from optuna.exceptions import TrialPruned
 from omegaconf import DictConfig, OmegaConf
 
 from autovae.models.vae import DivergedError
@@ -89,6 +90,9 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
             metrics.update(_metrics(trainer))
         result.update(status=COMPLETED, metrics=metrics)
         result["objective"] = result["metrics"].get("val/elbo")
+    except TrialPruned:
+        result.update(status="pruned", metrics=_metrics(trainer) if trainer else {})
+        raise  # Optuna records the trial as pruned
     except DivergedError as err:
         log.error("run diverged: %s", err)
         result.update(status=FAILED, error=str(err), reason="diverged", metrics=_metrics(trainer) if trainer else {})

@@ -1,0 +1,22 @@
+"""AutoVAE search: `python search.py [search.sampler=cmaes] [any train.py override]` runs an Optuna study."""
+import hydra
+from omegaconf import DictConfig
+
+from autovae.resolvers import register
+
+register()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="search")
+def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from autovae.search.report import summary
+    from autovae.search.study import run_study
+
+    study = run_study(cfg, HydraConfig.get().overrides.task)
+    print(summary(study))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Runs an Optuna study whose trials are train.py runs composed by Hydra."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any, Sequence
+
+import optuna
+from hydra import compose
+from omegaconf import DictConfig, OmegaConf
+from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.trial import TrialState
+
+from autovae.distributions.families import UnknownOptionError
+from autovae.results import COMPLETED
+from autovae.search.space import SearchSpace, finite, fixed_parts
+
+log = logging.getLogger(__name__)
+
+# objective name -> (metric key in metrics.json, direction)
+OBJECTIVES = {"bound": ("val/elbo", "maximize"), "iwae": ("test/bound_a0_k50", "maximize"),
+              "nll": ("test/nll", "maximize"), "fid": ("test/fid", "minimize"), "kid": ("test/kid", "minimize")}
+
+
+def _choose(kind: str, options: dict[str, Any], what: str):
+    if kind not in options:
+        raise UnknownOptionError(f"unknown {what} {kind!r}; valid: {', '.join(sorted(options))}")
+    return options[kind]()
+
+
+def make_sampler(kind: str, seed: int | None, multi_objective: bool) -> optuna.samplers.BaseSampler:
+    if multi_objective and kind == "tpe":
+        kind = "nsga2"  # TPE handles several objectives too, but NSGA-II is the classic choice
+    return _choose(kind, {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False,
+                                                      independent_sampler=optuna.samplers.TPESampler(seed=seed)),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+    }, "search.sampler")
+
+
+def make_pruner(kind: str, max_epochs: int, startup_trials: int) -> optuna.pruners.BasePruner:
+    return _choose(kind, {
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0),
+        "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1),
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1)),
+        "none": lambda: optuna.pruners.NopPruner(),
+    }, "search.pruner")
+
+
+def make_storage(url: str | None, default_dir: Path, study_name: str, heartbeat_interval: int, grace_period: int,
+                 max_retry: int):
+    """A journal file by default (safe for processes on one machine), or an RDB URL for many machines."""
+    if not url:
+        default_dir.mkdir(parents=True, exist_ok=True)
+        url = str(default_dir / f"{study_name}.journal")
+    if "://" not in url:
+        path = str(Path(url).resolve())
+        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    return RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                      failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry))
+
+
+def storage_url(cfg: DictConfig) -> str:
+    return cfg.search.storage or str(Path(cfg.paths.log_dir) / "search" / f"{cfg.search.study_name}.journal")
+
+
+def recover_stale_trials(study: optuna.Study) -> int:
+    """Journal storage has no heartbeat: trials left RUNNING by a dead worker on this host are failed
+    and their parameters enqueued again, so a killed worker loses no trial."""
+    host, recovered = socket.gethostname(), 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid", -1)):
+            continue
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if not t.user_attrs.get("retried_from"):
+            study.enqueue_trial(t.params, user_attrs={"retried_from": t.number})
+        recovered += 1
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+class Objective:
+    """One trial: suggest the choices, compose train.py's config with them, train, read metrics.json."""
+
+    def __init__(self, cfg: DictConfig, base_overrides: Sequence[str], space: SearchSpace, objectives: Sequence[str]):
+        self.cfg, self.base, self.space, self.objectives = cfg, list(base_overrides), space, list(objectives)
+        self.prune = len(objectives) == 1 and cfg.search.pruner != "none"
+
+    def trial_config(self, trial: optuna.Trial) -> DictConfig:
+        choices = self.space.overrides(trial)
+        out_dir = Path(self.cfg.paths.log_dir) / "search" / self.cfg.search.study_name / f"trial_{trial.number:04d}"
+        extra = ["callbacks=fidelity"] if {"fid", "kid"} & set(self.objectives) else []
+        if "nll" in self.objectives and not self.cfg.evaluation.nll_samples:
+            extra.append("evaluation.nll_samples=5000")
+        overrides = [*self.base, *choices, *extra]
+        trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr("run_dir", str(out_dir))
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        cfg = compose(config_name="train", overrides=[*overrides, f"paths.output_dir={out_dir}"])
+        OmegaConf.set_struct(cfg, False)
+        cfg.skip_completed = False
+        cfg.on_error = "record"
+        return cfg
+
+    def __call__(self, trial: optuna.Trial):
+        from autovae.train import run
+
+        cfg = self.trial_config(trial)
+        callbacks = []
+        if self.prune:
+            from optuna_integration import PyTorchLightningPruningCallback
+
+            callbacks.append(PyTorchLightningPruningCallback(trial, monitor=OBJECTIVES[self.objectives[0]][0]))
+        result = run(cfg, extra_callbacks=callbacks)  # raises optuna.TrialPruned when pruned
+        metrics = result.get("metrics") or {}
+        trial.set_user_attr("status", result["status"])
+        trial.set_user_attr("metrics", {k: v for k, v in metrics.items() if finite(v)})
+        if result["status"] != COMPLETED:
+            trial.set_user_attr("error", result.get("error", ""))
+            return tuple(float("nan") for _ in self.objectives)  # Optuna records the trial as failed
+        values = tuple(float(metrics.get(OBJECTIVES[o][0], float("nan"))) for o in self.objectives)
+        return values if len(values) > 1 else values[0]
+
+
+def run_study(cfg: DictConfig, task_overrides: Sequence[str]) -> optuna.Study:
+    s = cfg.search
+    objectives = list(s.objectives)
+    for o in objectives:
+        if o not in OBJECTIVES:
+            raise UnknownOptionError(f"unknown search objective {o!r}; valid: {', '.join(OBJECTIVES)}")
+    base = [o for o in task_overrides if not o.lstrip("+~").startswith(("search.", "hydra."))]
+    space = SearchSpace(latent_dim=cfg.model.latent_dim, fixed=fixed_parts(base),
+                        **OmegaConf.to_container(s.space, resolve=True))
+    storage = make_storage(s.storage, Path(cfg.paths.log_dir) / "search", s.study_name, s.heartbeat_interval,
+                           s.grace_period, s.failed_trial_max_retry)
+    multi = len(objectives) > 1
+    study = optuna.create_study(
+        study_name=s.study_name, storage=storage, load_if_exists=True,
+        directions=[OBJECTIVES[o][1] for o in objectives],
+        sampler=make_sampler(s.sampler, s.seed, multi),
+        pruner=make_pruner(s.pruner if not multi else "none", cfg.trainer.max_epochs, s.startup_trials))
+    study.set_metric_names(objectives)
+    if isinstance(storage, JournalStorage):
+        recovered = recover_stale_trials(study)
+        if recovered:
+            log.warning("re-queued %d trial(s) left running by a dead worker", recovered)
+    done_states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    study.optimize(Objective(cfg, base, space, objectives), n_trials=None, timeout=s.timeout,
+                   callbacks=[optuna.study.MaxTrialsCallback(s.n_trials, states=done_states)], gc_after_trial=True)
+    return study
