@@ -1,24 +1,36 @@
-"""Renders the seed's tables from sweep results: `python scripts/make_table.py runs=outputs [wandb=entity/project]`.
+"""Renders the seed's tables from sweep results.
+
+  python scripts/make_table.py runs=outputs [wandb=ENTITY/PROJECT] [study=NAME [storage=URL]] [out=FOLDER]
+
 
 Writes table.md, table.tex and table.csv into the runs folder (or out=FOLDER), prints the Markdown,
 and lists run directories it skipped (corrupt, unfinished) without failing on them.
 """
 import sys
 
-from autovae.tables.collect import Collection, collect_runs, collect_wandb
+from autovae.tables.collect import Collection, collect_runs, collect_study, collect_wandb
 from autovae.tables.render import markdown, write_all
 
 
 def main(argv: list[str]) -> int:
     args = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = set(args) - {"runs", "wandb", "out"}
+    unknown = set(args) - {"runs", "wandb", "study", "storage", "log_dir", "out"}
     if unknown:
-        print(f"unknown arguments {sorted(unknown)}; valid: runs=FOLDER wandb=ENTITY/PROJECT out=FOLDER", file=sys.stderr)
+        print(f"unknown arguments {sorted(unknown)}; valid: runs=FOLDER wandb=ENTITY/PROJECT study=NAME "
+              "storage=URL log_dir=FOLDER out=FOLDER", file=sys.stderr)
         return 2
     runs = args.get("runs", "outputs")
     collection = collect_runs(runs)
+    extras: list[Collection] = []
     if args.get("wandb"):
-        extra: Collection = collect_wandb(args["wandb"])
+        extras.append(collect_wandb(args["wandb"]))
+    if args.get("study"):  # the study's best trial fills "Auto", replacing hand-set Auto runs
+        auto = collect_study(args["study"], args.get("storage"), args.get("log_dir", "outputs"))
+        if auto.records:
+            collection.records = [r for r in collection.records
+                                  if not (r.column == "Auto" and r.table == auto.records[0].table)]
+        extras.append(auto)
+    for extra in extras:
         collection.records += extra.records
         collection.problems += extra.problems
     for path in write_all(collection, args.get("out", runs)):

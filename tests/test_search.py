@@ -67,6 +67,14 @@ def test_small_study_and_its_best_pairing_retrains_by_hand(tmp_path, data_dir):
     trial_run = json.loads((Path(best.user_attrs["run_dir"]) / "metrics.json").read_text())
     assert again["config"]["pairing"] == trial_run["config"]["pairing"]
     assert again["metrics"]["val/elbo"] == pytest.approx(best.value, abs=1e-3)  # same config, same seed, same result
+    table = run_cli("scripts/make_table.py", [f"runs={tmp_path / 'none'}", "study=s", f"log_dir={tmp_path}",
+                                              f"out={tmp_path}"])
+    assert table.returncode == 0, table.stderr[-2000:]
+    import csv
+
+    rows = [r for r in csv.DictReader((tmp_path / "table.csv").open()) if r["column"] == "Auto" and r["metric"] == "bound"]
+    expected = json.loads((Path(best.user_attrs["run_dir"]) / "metrics.json").read_text())["metrics"]["test/bound_a1_k1"]
+    assert rows and float(rows[0]["ours_mean"]) == pytest.approx(expected)  # the best trial fills "Auto"
     report = run_cli("scripts/search_report.py", ["search.study_name=s", f"paths.log_dir={tmp_path}"])
     assert report.returncode == 0, report.stderr[-2000:]
     assert (tmp_path / "search" / "s" / "report" / "history.png").exists()

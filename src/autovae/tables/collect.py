@@ -112,3 +112,29 @@ def collect_wandb(project: str) -> Collection:
         rec = record_from(config, status, dict(run.summary), f"wandb:{'/'.join(run.path)}")
         (out.records if isinstance(rec, RunRecord) else out.problems).append(rec)
     return out
+
+
+def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "outputs") -> Collection:
+    """The "Auto" column: the best trial of an AutoVAE study, read from its run directory."""
+    import optuna
+
+    from autovae.search.study import make_storage
+
+    out = Collection()
+    study = optuna.load_study(study_name=study_name,
+                              storage=make_storage(storage, Path(log_dir) / "search", study_name, 60, 120, 0))
+    try:
+        best = study.best_trials[0]
+    except (ValueError, IndexError):
+        out.problems.append(f"study {study_name}: no completed trial")
+        return out
+    run_dir = Path(best.user_attrs.get("run_dir", ""))
+    try:
+        payload = json.loads((run_dir / METRICS_FILE).read_text())
+    except (OSError, ValueError) as err:
+        out.problems.append(f"study {study_name}: best trial {best.number}'s run directory unreadable ({err})")
+        return out
+    config = dict(payload["config"], column="Auto")
+    rec = record_from(config, payload["status"], payload.get("metrics") or {}, f"study {study_name} trial {best.number}")
+    (out.records if isinstance(rec, RunRecord) else out.problems).append(rec)
+    return out
