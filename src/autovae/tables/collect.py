@@ -64,8 +64,14 @@ def paper_unit_offset(config: dict) -> float:
     return 0.0
 
 
-def record_from(config: dict, status: str, metrics: dict, source: str) -> RunRecord | str:
-    table, column = table_of(config), column_of(config)
+def table_of_likelihood(config: dict) -> str | None:
+    """The KL table (a)-(f) of a run's likelihood, whatever divergence trained it (for "Auto")."""
+    likelihood = _class_name(config.get("likelihood"))
+    return next((t for t, (_, lik, div, *_r) in TABLES.items() if lik == likelihood and div == "KL"), None)
+
+
+def record_from(config: dict, status: str, metrics: dict, source: str, table: str | None = None) -> RunRecord | str:
+    table, column = table or table_of(config), column_of(config)
     if table is None or column is None:
         return f"{source}: not a seed-table configuration (likelihood/divergence/pairing)"
     bound_key = "test/bound_a0_k50" if table == "g" else "test/bound_a1_k1"
@@ -135,6 +141,8 @@ def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "o
         out.problems.append(f"study {study_name}: best trial {best.number}'s run directory unreadable ({err})")
         return out
     config = dict(payload["config"], column="Auto")
-    rec = record_from(config, payload["status"], payload.get("metrics") or {}, f"study {study_name} trial {best.number}")
+    # The search may pick any Renyi order; its run is reported in its likelihood's L_{1,1} table.
+    rec = record_from(config, payload["status"], payload.get("metrics") or {}, f"study {study_name} trial {best.number}",
+                      table=table_of_likelihood(config))
     (out.records if isinstance(rec, RunRecord) else out.problems).append(rec)
     return out
