@@ -1,10 +1,13 @@
 """Train one VAE from the composed Hydra config: `python train.py posterior=logistic prior=normal`."""
+import os
+
 import hydra
 from omegaconf import DictConfig
 
 from autovae.resolvers import register
 
 register()
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics from the Ray launcher
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

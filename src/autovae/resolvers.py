@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -18,6 +19,32 @@ def job_dirname(override_dirname: str) -> str:
     return name
 
 
+def wandb_group(mode: str, sweep_name: str) -> str | None:
+    """Jobs of one multirun share a W&B group (the sweep's name); single runs have none."""
+    return sweep_name if str(mode).endswith("MULTIRUN") else None
+
+
+RAY_SOCKET_ROOM = 60  # Ray appends session_<timestamp>/sockets/plasma_store; AF_UNIX paths stop at 107 bytes
+
+
+def ray_temp_dir(log_dir: str) -> str:
+    """Ray's temporary folder inside the output folder; when that path is too long for Ray's Unix
+    sockets, a short folder under /tmp is used and linked from the output folder."""
+    wanted = Path(log_dir).resolve() / "ray"
+    if len(str(wanted)) + RAY_SOCKET_ROOM <= 107:
+        return str(wanted)
+    short = Path("/tmp") / f"ray-{hashlib.sha1(str(wanted).encode()).hexdigest()[:8]}"
+    short.mkdir(parents=True, exist_ok=True)
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    if not wanted.exists():
+        wanted.symlink_to(short, target_is_directory=True)
+    return str(short)
+
+
+RESOLVERS = {"ray_temp_dir": ray_temp_dir, "job_dirname": job_dirname, "abspath": lambda p: str(Path(p).resolve()), "wandb_group": wandb_group}
+
+
 def register() -> None:
-    if not OmegaConf.has_resolver("job_dirname"):
-        OmegaConf.register_new_resolver("job_dirname", job_dirname)
+    for name, fn in RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)

@@ -1,0 +1,43 @@
+"""Multiruns through Ray and joblib on CPU, failure reports, and resuming an interrupted sweep."""
+import json
+
+import pytest
+
+from conftest import run_cli, tiny_overrides
+
+JOBS = ["posterior=normal,laplace,logistic"]
+
+
+def sweep(tmp_path, data_dir, name, *extra):
+    common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith("paths.output_dir")]
+    proc = run_cli("train.py", ["-m", *common, "dataset.train_subset=500", "callbacks.images=null",
+                                f"paths.log_dir={tmp_path}", f"sweep_name={name}", *extra])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = tmp_path / "multirun" / name
+    return root, {p.parent.name: json.loads(p.read_text()) for p in root.glob("*/metrics.json")}
+
+
+@pytest.mark.parametrize("launcher", ["ray_cpu", "joblib_cpu"])
+def test_three_jobs_through_a_parallel_launcher(tmp_path, data_dir, launcher):
+    limits = ["+hydra.launcher.ray.init.num_cpus=2"] if launcher == "ray_cpu" else ["hydra.launcher.n_jobs=2"]
+    root, jobs = sweep(tmp_path, data_dir, launcher, *JOBS, f"hydra/launcher={launcher}", *limits)
+    assert len(jobs) == 3 and all(j["status"] == "completed" for j in jobs.values())
+    assert len({j["metrics"]["val/elbo"] for j in jobs.values()}) == 3  # three different models
+    if launcher == "ray_cpu":
+        assert (tmp_path / "ray").exists()  # Ray's temporary folder lives in the output folder
+    assert json.loads((root / "sweep_summary.json").read_text())["completed"] == 3
+
+
+def test_failed_job_is_reported_and_a_rerun_skips_completed_jobs(tmp_path, data_dir):
+    args = ["model.optimizer.lr=1e-3,1e12", "model.nan_check_every=1", "likelihood=normal", "logger=wandb"]
+    root, first = sweep(tmp_path, data_dir, "resume", *args)
+    summary = json.loads((root / "sweep_summary.json").read_text())
+    assert summary["completed"] == 1 and len(summary["failed"]) == 1
+    assert "model.optimizer.lr=1e12" in summary["jobs"][summary["failed"][0]]["overrides"]
+    for job in first:  # each job logs its own W&B run into its own folder
+        assert list((root / job / "wandb").glob("offline-run-*"))
+    root, second = sweep(tmp_path, data_dir, "resume", *args)
+    done = [k for k, v in first.items() if v["status"] == "completed"][0]
+    failed = [k for k, v in first.items() if v["status"] == "failed"][0]
+    assert second[done]["finished"] == first[done]["finished"]  # skipped: not trained again
+    assert second[failed]["finished"] > first[failed]["finished"]  # the failed job ran again
