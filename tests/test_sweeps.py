@@ -33,7 +33,7 @@ def test_failed_job_is_reported_and_a_rerun_skips_completed_jobs(tmp_path, data_
     root, first = sweep(tmp_path, data_dir, "resume", *args)
     summary = json.loads((root / "sweep_summary.json").read_text())
     assert summary["completed"] == 1 and len(summary["failed"]) == 1
-    assert "model.optimizer.lr=1e12" in summary["jobs"][summary["failed"][0]]["overrides"]
+    assert "model.optimizer.lr=1000000000000.0" in summary["jobs"][summary["failed"][0]]["overrides"]
     for job in first:  # each job logs its own W&B run into its own folder
         assert list((root / job / "wandb").glob("offline-run-*"))
     root, second = sweep(tmp_path, data_dir, "resume", *args)
