@@ -23,7 +23,7 @@ class Objective:
     bound: torch.Tensor  # (B,) lower bound on log p(x)
     reconstruction: torch.Tensor  # (B,) -E_q log p(x | z)
     kl: torch.Tensor  # (B,) KL(q || p), closed form or Monte Carlo
-    log_weights: torch.Tensor  # (S, B) log p(x, z) - log q(z | x) of the samples drawn
+    log_weights: torch.Tensor | None  # (S, B) log p(x, z) - log q(z | x), where the objective computed them
 
 
 def sample_with_log_prob(posterior, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,13 +79,18 @@ class KL(Divergence):
         self.samples = samples
 
     def __call__(self, posterior, prior, log_likelihood):
-        ll, log_p, log_q = self._draw(posterior, prior, log_likelihood, self.samples)
         kl = analytic_kl(posterior, prior)
         if kl is None:
+            ll, log_p, log_q = self._draw(posterior, prior, log_likelihood, self.samples)
             kl = (log_q - log_p).mean(0)
+            log_w = ll + log_p - log_q
+        else:  # closed form: the densities of the samples are not needed for the loss
+            z = posterior.rsample((self.samples,))
+            ll = log_likelihood(z)
+            log_w = None
         expected_ll = ll.mean(0)
         loss = -(expected_ll - self.beta * kl).mean()
-        return Objective(loss, expected_ll - kl, -expected_ll, kl, ll + log_p - log_q)
+        return Objective(loss, expected_ll - kl, -expected_ll, kl, log_w)
 
 
 class Renyi(Divergence):
