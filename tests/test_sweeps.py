@@ -41,3 +41,17 @@ def test_failed_job_is_reported_and_a_rerun_skips_completed_jobs(tmp_path, data_
     failed = [k for k, v in first.items() if v["status"] == "failed"][0]
     assert second[done]["finished"] == first[done]["finished"]  # skipped: not trained again
     assert second[failed]["finished"] > first[failed]["finished"]  # the failed job ran again
+
+
+def test_ddp_metrics_equal_the_single_process_ones(tmp_path, data_dir):
+    """Two CPU processes (gloo) each see half the test set; synced metrics cover all of it."""
+    common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith("paths.output_dir")]
+    common += ["trainer.max_epochs=0", "callbacks.images=null", "dataset.test_subset=400"]
+    results = {}
+    for name, extra in (("single", []), ("ddp", ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                                                 "trainer.sync_batchnorm=false"])):
+        proc = run_cli("train.py", [*common, *extra, f"hydra.run.dir={tmp_path / name}"])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[name] = json.loads((tmp_path / name / "metrics.json").read_text())["metrics"]
+    for key in ("test/recon", "test/kl"):  # deterministic given the weights: must agree exactly
+        assert results["ddp"][key] == pytest.approx(results["single"][key], rel=1e-5)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ def _in_multirun() -> bool:
         return HydraConfig.get().mode == RunMode.MULTIRUN
     except ValueError:
         return False
+
+
+def _is_rank_zero() -> bool:
+    """Under DDP every rank runs this function; only rank 0 writes the run's files."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0
 
 
 def _instantiate_all(group: DictConfig | None, **kwargs) -> list:
@@ -82,7 +88,8 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
     try:
         model, datamodule, trainer = build(cfg, extra_callbacks)
         result["pairing"] = model.pairing.describe()
-        write_json_atomic(out / "metrics.json", result)
+        if _is_rank_zero():
+            write_json_atomic(out / "metrics.json", result)
         trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, out))
         metrics = _metrics(trainer)  # validation metrics; test() replaces callback_metrics
         if cfg.evaluation.get("test", True):
@@ -106,7 +113,8 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
         result.update(finished=time.time(), duration_s=time.time() - result["started"])
         if trainer is not None:
             result.update(epochs=trainer.current_epoch, global_step=trainer.global_step)
-        write_json_atomic(out / "metrics.json", result)
+        if _is_rank_zero():
+            write_json_atomic(out / "metrics.json", result)
         _finish_loggers(trainer)
     return result
 
