@@ -21,16 +21,15 @@ def main(argv: list[str]) -> int:
     elif kind == "flows":
         path = flow_comparison(runs, out)
     else:
-        from hydra.utils import instantiate
         from omegaconf import OmegaConf
+
+        from autovae.train import datamodule_from
 
         found = finished_runs(runs)
         if not found:
             print(f"no finished runs under {runs}", file=sys.stderr)
             return 1
-        node = OmegaConf.to_container(OmegaConf.create(found[0][1]["config"]).dataset, resolve=True)
-        node.pop("image_shape", None)
-        dm = instantiate(node)
+        dm = datamodule_from(OmegaConf.create(found[0][1]["config"]))
         dm.setup()
         path = hebae_fig2([Path(d) for d, _ in found], dm.test_data[: int(opts.get("images", 2000))], out)
     print(f"wrote {path}")

@@ -9,6 +9,7 @@ import torch
 
 from autovae.evaluation.plots import bound_vs_alpha, plot_bound_vs_alpha, plot_kl_landscapes
 from autovae.evaluation.restore import load_model
+from autovae.train import datamodule_from
 
 ALPHAS = [-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 
@@ -27,12 +28,7 @@ def main(argv: list[str]) -> int:
         curves = {}
         for run_dir in [v for k, v in pairs if k == "run"]:
             model, cfg = load_model(run_dir)
-            from hydra.utils import instantiate
-            from omegaconf import OmegaConf
-
-            node = OmegaConf.to_container(cfg.dataset, resolve=True)
-            node.pop("image_shape", None)
-            dm = instantiate(node)
+            dm = datamodule_from(cfg)
             dm.setup()
             torch.manual_seed(0)
             curves[model.pairing.label] = bound_vs_alpha(model, dm.test_data[:n], ALPHAS, samples)

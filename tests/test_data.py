@@ -1,5 +1,4 @@
 """Each torchvision dataset's loading path, on small files written here in the original formats."""
-import gzip
 import pickle
 import struct
 

@@ -5,7 +5,6 @@ compared with the true log-likelihood; the posterior N(m, s) is deliberately off
 """
 import math
 
-import pytest
 import torch
 from torch import distributions as D
 

@@ -1,7 +1,6 @@
 """Bounds, q_EW sampling, pictures and torch-fidelity metrics on a briefly trained model."""
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ from autovae.divergences import renyi_bound
 from autovae.evaluation.bounds import BoundSpec, estimate_bound, log_weights
 from autovae.evaluation.sampling import importance_weighted_latents, to_uint8_rgb
 from autovae.train import build
-from conftest import ROOT, SHARED, compose, run_cli, tiny_overrides
+from conftest import SHARED, compose, run_cli, tiny_overrides
 
 WEIGHTS = SHARED / "weights" / "inception-v3-compat-fid-only.pth"
 

@@ -5,7 +5,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -116,10 +115,7 @@ def postgres(tmp_path):
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
         pytest.skip("PostgreSQL server binaries not found (install the 'postgresql' package; .ci/run does)")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed")
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
     import tempfile
 
     top = Path(tempfile.mkdtemp(prefix="autovae-pg-"))  # pytest's tmp dirs are private to root
@@ -138,8 +134,6 @@ def postgres(tmp_path):
     subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "-l", str(data / "log"), "-o",
                     f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
     try:
-        import psycopg
-
         conn = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True)
         conn.cursor().execute("CREATE DATABASE autovae")
         conn.close()

@@ -1,12 +1,11 @@
 """`make table` on a small sweep made here: three formats, paper values beside ours, bad runs skipped."""
 import csv
-import json
 
 import pytest
 
 from autovae.tables.collect import collect_runs
 from autovae.tables.paper import COLUMNS, PAPER
-from conftest import ROOT, SHARED, run_cli, tiny_overrides
+from conftest import SHARED, run_cli, tiny_overrides
 
 WEIGHTS = SHARED / "weights" / "inception-v3-compat-fid-only.pth"
 

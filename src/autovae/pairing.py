@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autovae.distributions.families import Family, get_family
+from autovae.distributions.families import get_family
 from autovae.distributions.product import BlockProduct
 
 

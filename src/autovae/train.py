@@ -46,7 +46,7 @@ def build(cfg: DictConfig, extra_callbacks: list | None = None):
     model = instantiate(cfg.model)
     if cfg.get("compile"):
         model.encoder, model.decoder = torch.compile(model.encoder), torch.compile(model.decoder)
-    datamodule = _datamodule(cfg)
+    datamodule = datamodule_from(cfg)
     if not cfg.get("run_name"):
         OmegaConf.update(cfg, "run_name", run_label(model), force_add=True)
     loggers = _instantiate_all(cfg.get("logger"))
@@ -55,7 +55,8 @@ def build(cfg: DictConfig, extra_callbacks: list | None = None):
     return model, datamodule, trainer
 
 
-def _datamodule(cfg: DictConfig):
+def datamodule_from(cfg: DictConfig):
+    """The LightningDataModule of a config (its image_shape is read by the model, not passed on)."""
     node = OmegaConf.to_container(cfg.dataset, resolve=True)
     node.pop("image_shape", None)  # a fact of the dataset, read by the model's config
     return instantiate(node)
