@@ -1,0 +1,120 @@
+"""A LightningDataModule over in-memory image tensors, batched by index.
+
+No DataLoader workers and no per-sample collation: a batch is one ``tensor[index]``. The tensors
+move to the training device once (``on_device``), and dynamic binarization draws on the batch.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from autovae.data.datasets import IMAGE_SHAPES, load_split, seed_from
+from autovae.distributions.families import UnknownOptionError
+
+log = logging.getLogger(__name__)
+BINARIZATIONS = ("none", "static", "dynamic")
+_SEED_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
+
+
+class TensorBatches:
+    """Iterates over mini-batches of a tensor, shuffled per epoch, sharded across DDP ranks."""
+
+    def __init__(self, data: torch.Tensor, batch_size: int, shuffle: bool, dynamic_binarize: bool = False,
+                 drop_last: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.data, self.batch_size, self.shuffle = data, batch_size, shuffle
+        self.dynamic_binarize, self.drop_last = dynamic_binarize, drop_last
+        self.rank, self.world_size = rank, world_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _indices(self) -> torch.Tensor:
+        n = self.data.shape[0]
+        idx = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        return idx[self.rank::self.world_size].to(self.data.device)
+
+    def __len__(self) -> int:
+        n = -(-self.data.shape[0] // self.world_size)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        for batch_idx in self._indices().split(self.batch_size):
+            if self.drop_last and batch_idx.numel() < self.batch_size:
+                return
+            batch = self.data[batch_idx]
+            yield torch.bernoulli(batch) if self.dynamic_binarize else batch
+
+
+class ImageDataModule(L.LightningDataModule):
+    def __init__(self, name: str, data_dir: str, batch_size: int = 1000, eval_batch_size: int | None = None,
+                 binarize: str = "none", seed_dir: str | None = None, verify_checksums: bool = True,
+                 train_subset: int | None = None, test_subset: int | None = None, on_device: bool = True,
+                 seed: int = 0):
+        super().__init__()
+        if name not in IMAGE_SHAPES:
+            raise UnknownOptionError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(IMAGE_SHAPES))}")
+        if binarize not in BINARIZATIONS:
+            raise UnknownOptionError(f"unknown binarize={binarize!r}; valid: {', '.join(BINARIZATIONS)}")
+        self.name, self.data_dir, self.seed_dir = name, Path(data_dir), seed_dir
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.binarize, self.verify_checksums, self.on_device = binarize, verify_checksums, on_device
+        self.train_subset, self.test_subset, self.seed = train_subset, test_subset, seed
+        self.image_shape = IMAGE_SHAPES[name]
+        self.train_data: torch.Tensor | None = None
+        self.test_data: torch.Tensor | None = None
+
+    def prepare_data(self) -> None:
+        if self.name in _SEED_FOLDERS:
+            seed_from(self.seed_dir, self.data_dir, _SEED_FOLDERS[self.name])
+
+    def _to_float(self, images: torch.Tensor, subset: int | None, static_seed: int) -> torch.Tensor:
+        if subset:
+            images = images[:subset]
+        x = images.float().div_(255.0)
+        if self.binarize == "static":
+            x = torch.bernoulli(x, generator=torch.Generator().manual_seed(static_seed))
+        return x
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_data is not None:
+            return
+        self.prepare_data()
+        self.train_data = self._to_float(load_split(self.name, self.data_dir, True, self.verify_checksums),
+                                         self.train_subset, self.seed)
+        self.test_data = self._to_float(load_split(self.name, self.data_dir, False, self.verify_checksums),
+                                        self.test_subset, self.seed + 1)
+        device = self._device()
+        if device is not None and device.type != "cpu":
+            self.train_data, self.test_data = self.train_data.to(device), self.test_data.to(device)
+        log.info("%s: %d train / %d test images of shape %s on %s", self.name, len(self.train_data),
+                 len(self.test_data), tuple(self.image_shape), self.train_data.device)
+
+    def _device(self) -> torch.device | None:
+        if not self.on_device or self.trainer is None:
+            return None
+        return self.trainer.strategy.root_device
+
+    def _ranks(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 0, 1
+        return self.trainer.global_rank, self.trainer.world_size
+
+    def train_dataloader(self) -> TensorBatches:
+        rank, world = self._ranks()
+        return TensorBatches(self.train_data, self.batch_size, shuffle=True,
+                             dynamic_binarize=self.binarize == "dynamic", seed=self.seed, rank=rank, world_size=world)
+
+    def _eval_loader(self) -> TensorBatches:
+        rank, world = self._ranks()
+        # Evaluation binarizes with a fixed seed so that metrics are comparable across runs.
+        data = self.test_data
+        if self.binarize == "dynamic":
+            data = torch.bernoulli(data.cpu(), generator=torch.Generator().manual_seed(self.seed + 1)).to(data.device)
+        return TensorBatches(data, self.eval_batch_size, shuffle=False, rank=rank, world_size=world)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._eval_loader()
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._eval_loader()

@@ -1,0 +1,126 @@
+"""Image datasets through torchvision, read once into uint8 tensors (N, C, H, W).
+
+Each loader is registered by name; ``load_split(name, root, train)`` returns the images. The
+training loop never decodes a sample: it indexes these tensors.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from autovae.distributions.families import UnknownOptionError
+
+LOADERS: dict[str, Callable[[Path, bool, bool], torch.Tensor]] = {}
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The dataset is not on disk and could not be downloaded."""
+
+
+def register_dataset(name: str, image_shape: tuple[int, int, int]):
+    def decorate(fn):
+        LOADERS[name] = fn
+        IMAGE_SHAPES[name] = image_shape
+        return fn
+
+    return decorate
+
+
+def load_split(name: str, root: str | Path, train: bool, verify_checksums: bool = True) -> torch.Tensor:
+    if name not in LOADERS:
+        raise UnknownOptionError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(LOADERS))}")
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return LOADERS[name](root, train, verify_checksums)
+    except DataNotFoundError:
+        raise
+    except (RuntimeError, OSError) as err:  # torchvision's "not found" / failed download
+        raise DataNotFoundError(
+            f"{name}: could not read or download the data under {root.resolve()} ({err}). Without network, "
+            f"place the original files there as torchvision lays them out (see README, 'Data').") from err
+
+
+def seed_from(source: str | Path | None, root: str | Path, folder: str) -> None:
+    """Copies ``<source>/<folder>/raw/*`` into ``<root>/<folder>/raw`` when missing (offline MNIST)."""
+    if not source:
+        return
+    src = Path(source) / folder / "raw"
+    dst = Path(root) / folder / "raw"
+    if not src.is_dir():
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if not (dst / f.name).exists():
+            shutil.copy2(f, dst / f.name)
+
+
+def _unverified(cls):
+    """A torchvision dataset class that skips its md5 check (files prepared by hand, tests)."""
+    attrs = {"_check_integrity": lambda self: True}
+    if isinstance(getattr(cls, "meta", None), dict):  # CIFAR also checks its metadata file's md5
+        attrs["meta"] = {**cls.meta, "md5": None}
+    return type(f"Unverified{cls.__name__}", (cls,), attrs)
+
+
+def _torchvision(name: str):
+    import torchvision.datasets as tvd
+
+    return getattr(tvd, name)
+
+
+def _mnist_like(cls_name: str):
+    def load(root: Path, train: bool, verify: bool) -> torch.Tensor:
+        ds = _torchvision(cls_name)(str(root), train=train, download=True)
+        return ds.data.unsqueeze(1).contiguous()
+
+    return load
+
+
+register_dataset("mnist", (1, 28, 28))(_mnist_like("MNIST"))
+register_dataset("fashion_mnist", (1, 28, 28))(_mnist_like("FashionMNIST"))
+register_dataset("kmnist", (1, 28, 28))(_mnist_like("KMNIST"))
+
+
+def _cifar(cls_name: str):
+    def load(root: Path, train: bool, verify: bool) -> torch.Tensor:
+        cls = _torchvision(cls_name)
+        ds = (cls if verify else _unverified(cls))(str(root), train=train, download=verify)
+        return torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
+
+    return load
+
+
+register_dataset("cifar10", (3, 32, 32))(_cifar("CIFAR10"))
+register_dataset("cifar100", (3, 32, 32))(_cifar("CIFAR100"))
+
+
+@register_dataset("svhn", (3, 32, 32))
+def _svhn(root: Path, train: bool, verify: bool) -> torch.Tensor:
+    cls = _torchvision("SVHN")
+    ds = (cls if verify else _unverified(cls))(str(root), split="train" if train else "test", download=verify)
+    return torch.from_numpy(np.ascontiguousarray(ds.data))
+
+
+@register_dataset("celeba", (3, 64, 64))
+def _celeba(root: Path, train: bool, verify: bool) -> torch.Tensor:
+    """CelebA aligned faces, centre-cropped to 140 px and resized to 64x64, cached as a tensor file."""
+    split = "train" if train else "test"
+    cache = root / "celeba" / f"{split}_64x64.pt"
+    if cache.exists():
+        return torch.load(cache)
+    from torchvision import transforms
+
+    cls = _torchvision("CelebA")
+    ds = (cls if verify else _unverified(cls))(str(root), split=split, download=False)
+    to_64 = transforms.Compose([transforms.CenterCrop(140), transforms.Resize(64), transforms.PILToTensor()])
+    images = torch.stack([to_64(ds[i][0]) for i in range(len(ds))])
+    tmp = cache.with_suffix(".tmp")
+    torch.save(images, tmp)
+    tmp.replace(cache)
+    return images
