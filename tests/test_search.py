@@ -179,4 +179,5 @@ def test_trial_of_a_dead_worker_is_requeued(tmp_path):
     trial.set_user_attr("pid", dead.pid)
     assert recover_stale_trials(study) == 1
     assert study.get_trials()[0].state == TrialState.FAIL
-    assert study.get_trials()[1].state == TrialState.WAITING and study.get_trials()[1].params == trial.params
+    retry = study.get_trials()[1]
+    assert retry.state == TrialState.WAITING and retry.system_attrs["fixed_params"] == trial.params

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -61,8 +62,25 @@ def make_storage(url: str | None, default_dir: Path, study_name: str, heartbeat_
     if "://" not in url:
         path = str(Path(url).resolve())
         return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
-    return RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                      failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry))
+    return _rdb_storage_with_retry(url, heartbeat_interval, grace_period, max_retry)
+
+
+def _rdb_storage_with_retry(url: str, heartbeat_interval: int, grace_period: int, max_retry: int,
+                            attempts: int = 5) -> RDBStorage:
+    """Workers started together race to create Optuna's tables in a fresh database; the loser of
+    that race gets an IntegrityError and simply tries again once the tables exist."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                              failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry))
+        except (IntegrityError, OperationalError, ProgrammingError) as err:
+            if attempt == attempts - 1:
+                raise
+            log.warning("storage %s not ready (%s); retrying", url, type(err).__name__)
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
 
 
 def storage_url(cfg: DictConfig) -> str:
