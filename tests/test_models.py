@@ -118,3 +118,20 @@ def test_figure_scripts_on_a_small_sweep(data_dir, tmp_path):
         proc = run_cli("scripts/figures.py", [kind, f"runs={runs}", f"out={out}", "images=300"])
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert out.stat().st_size > 5000
+
+
+@pytest.mark.parametrize("arch,shape,latent", [("conv_small", (3, 32, 32), 16), ("conv_celeba", (3, 64, 64), 64)])
+def test_convolutional_architectures_train_a_step(arch, shape, latent, tmp_path, data_dir):
+    import torch
+
+    cfg = compose(tiny_overrides(data_dir, tmp_path, f"model/architecture={arch}", f"model.latent_dim={latent}",
+                                 f"dataset.image_shape=[{shape[0]}, {shape[1]}, {shape[2]}]", "likelihood=normal"))
+    model, _, _ = build(cfg)
+    x = torch.rand(4, *shape)
+    obj = model.objective(x)
+    obj.loss.backward()
+    assert obj.bound.shape == (4,) and torch.isfinite(obj.loss)
+    assert model.decode(torch.zeros(2, latent)).shape == (2, 2 * shape[0], shape[1], shape[2])  # loc and scale per pixel
+    convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == ([64, 128, 256] if arch == "conv_small" else [128, 256, 512, 1024])
+    assert all(c.kernel_size == (5, 5) and c.stride == (2, 2) for c in convs)
