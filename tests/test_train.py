@@ -89,3 +89,13 @@ def test_cli_bad_mixture_fractions_are_refused(tmp_path, data_dir):
                                 "pairing.components=[{posterior: logistic, prior: normal, fraction: 0.7},"
                                 "{posterior: laplace, prior: normal, fraction: 0.7}]", f"paths.log_dir={tmp_path}"])
     assert proc.returncode != 0 and "sum to 1" in proc.stderr
+
+
+def test_resumed_run_ends_where_an_uninterrupted_one_ends(data_dir, tmp_path):
+    straight = run(compose(tiny_overrides(data_dir, tmp_path / "straight", "trainer.max_epochs=3")))
+    run(compose(tiny_overrides(data_dir, tmp_path / "resumed", "trainer.max_epochs=1")))
+    resumed = run(compose(tiny_overrides(data_dir, tmp_path / "resumed", "trainer.max_epochs=3",
+                                         "skip_completed=false")))  # continues from checkpoints/last.ckpt
+    assert resumed["epochs"] == straight["epochs"] == 3
+    for key in ("val/elbo", "val/recon", "test/recon"):
+        assert resumed["metrics"][key] == pytest.approx(straight["metrics"][key], rel=1e-6), key

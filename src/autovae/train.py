@@ -33,8 +33,8 @@ def _is_rank_zero() -> bool:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0
 
 
-def _instantiate_all(group: DictConfig | None, **kwargs) -> list:
-    return [instantiate(node, **kwargs) for node in (group or {}).values() if node is not None]
+def _instantiate_all(group: DictConfig | None) -> list:
+    return [instantiate(node) for node in (group or {}).values() if node is not None]
 
 
 def run_label(model) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 import lightning as L
 import torch
@@ -23,15 +24,20 @@ class TensorBatches:
     """Iterates over mini-batches of a tensor, shuffled per epoch, sharded across DDP ranks."""
 
     def __init__(self, data: torch.Tensor, batch_size: int, shuffle: bool, dynamic_binarize: bool = False,
-                 drop_last: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1):
+                 drop_last: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 epoch_fn: Callable[[], int] | None = None):
         self.data, self.batch_size, self.shuffle = data, batch_size, shuffle
         self.dynamic_binarize, self.drop_last = dynamic_binarize, drop_last
-        self.rank, self.world_size = rank, world_size
-        self.generator = torch.Generator().manual_seed(seed)
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.epoch_fn, self._passes = epoch_fn, 0
 
     def _indices(self) -> torch.Tensor:
+        # The order is a function of (seed, epoch), so a run resumed at epoch e sees what it would have.
+        epoch = self.epoch_fn() if self.epoch_fn else self._passes
+        self._passes += 1
         n = self.data.shape[0]
-        idx = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        idx = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         return idx[self.rank::self.world_size].to(self.data.device)
 
     def __len__(self) -> int:
@@ -102,8 +108,9 @@ class ImageDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         rank, world = self._ranks()
-        return TensorBatches(self.train_data, self.batch_size, shuffle=True,
-                             dynamic_binarize=self.binarize == "dynamic", seed=self.seed, rank=rank, world_size=world)
+        epoch_fn = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
+        return TensorBatches(self.train_data, self.batch_size, shuffle=True, dynamic_binarize=self.binarize == "dynamic",
+                             seed=self.seed, rank=rank, world_size=world, epoch_fn=epoch_fn)
 
     def _eval_loader(self) -> TensorBatches:
         rank, world = self._ranks()

@@ -82,6 +82,13 @@ class VAE(L.LightningModule):
         return self.likelihood.mean(self.decode(self.posterior(x).mean))
 
     # -- Lightning hooks -------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        self._base_seed = torch.initial_seed()  # set by seed_everything before fit
+
+    def on_train_epoch_start(self) -> None:
+        # Sampling noise as a function of (seed, epoch): a resumed run repeats an uninterrupted one.
+        torch.manual_seed(self._base_seed * 1_000_003 + self.current_epoch)
+
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         obj = self.objective(batch)
         self._guard_finite(obj.loss, batch_idx)
