@@ -103,11 +103,17 @@ class VAE(L.LightningModule):
         if batch_idx % self.nan_check_every == 0 and bool(self._nonfinite):
             raise DivergedError(f"training loss is not finite (epoch {self.current_epoch}, step {self.global_step})")
 
+    def _evaluate(self, batch: torch.Tensor):
+        """One encoding of the batch serves the objective, the ELBO and the reconstruction loss."""
+        q, p, ll = self.posterior(batch), self.prior(), self.log_likelihood_fn(batch)
+        elbo = self.elbo(q, p, ll)
+        recon = self.likelihood.reconstruction_loss(batch, self.decode(q.mean))
+        return q, p, ll, elbo, recon
+
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        obj = self.objective(batch)
-        elbo = self.objective(batch, self.elbo)
-        recon = self.likelihood.reconstruction_loss(batch, self.decode(self.posterior(batch).mean))
-        for key, value in (("loss", obj.loss), ("elbo", elbo.bound), ("kl", elbo.kl), ("recon", recon)):
+        q, p, ll, elbo, recon = self._evaluate(batch)
+        loss = elbo.loss if self.divergence is self.elbo else self.divergence(q, p, ll).loss
+        for key, value in (("loss", loss), ("elbo", elbo.bound), ("kl", elbo.kl), ("recon", recon)):
             self.val_metrics[key].update(value)
 
     def on_validation_epoch_end(self) -> None:
@@ -118,9 +124,9 @@ class VAE(L.LightningModule):
     def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         for spec in self.test_bounds:
             self.test_metrics[spec.key].update(estimate_bound(self, batch, spec, self.eval_chunk))
-        q = self.posterior(batch)
-        self.test_metrics["kl"].update(self.elbo(q, self.prior(), self.log_likelihood_fn(batch)).kl)
-        self.test_metrics["recon"].update(self.likelihood.reconstruction_loss(batch, self.decode(q.mean)))
+        _, _, _, elbo, recon = self._evaluate(batch)
+        self.test_metrics["kl"].update(elbo.kl)
+        self.test_metrics["recon"].update(recon)
 
     def on_test_epoch_end(self) -> None:
         for key, metric in self.test_metrics.items():
