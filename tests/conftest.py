@@ -36,11 +36,16 @@ def compose(overrides: list[str], config_name: str = "train"):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from autovae.resolvers import register
+
+    register()  # as the entry points do before Hydra composes
+
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=overrides)
 
 
-TINY = ["logger=csv", "trainer.accelerator=cpu", "dataset.train_subset=2000", "dataset.test_subset=300",
+TINY = ["logger=csv", "trainer.accelerator=cpu", "dataset.train_subset=2000", "dataset.val_subset=300",
+        "dataset.test_subset=300",
         "dataset.batch_size=100", "trainer.max_epochs=1", "evaluation.bounds=[{alpha: 1.0, samples: 1}]",
         "callbacks.progress_bar=null", "trainer.enable_progress_bar=false"]
 

@@ -56,7 +56,7 @@ class ImageDataModule(L.LightningDataModule):
     def __init__(self, name: str, data_dir: str, batch_size: int = 1000, eval_batch_size: int | None = None,
                  binarize: str = "none", seed_dir: str | None = None, verify_checksums: bool = True,
                  train_subset: int | None = None, test_subset: int | None = None, on_device: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, val_size: int = 10000, val_subset: int | None = None):
         super().__init__()
         if name not in IMAGE_SHAPES:
             raise UnknownOptionError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(IMAGE_SHAPES))}")
@@ -66,8 +66,12 @@ class ImageDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.binarize, self.verify_checksums, self.on_device = binarize, verify_checksums, on_device
         self.train_subset, self.test_subset, self.seed = train_subset, test_subset, seed
+        if val_size is None or int(val_size) < 1:
+            raise ValueError(f"dataset.val_size must be a positive number of training images, got {val_size!r}")
+        self.val_size, self.val_subset = int(val_size), val_subset
         self.image_shape = IMAGE_SHAPES[name]
         self.train_data: torch.Tensor | None = None
+        self.val_data: torch.Tensor | None = None
         self.test_data: torch.Tensor | None = None
 
     def prepare_data(self) -> None:
@@ -82,19 +86,35 @@ class ImageDataModule(L.LightningDataModule):
             x = torch.bernoulli(x, generator=torch.Generator().manual_seed(static_seed))
         return x
 
+    def split_indices(self, n_train_images: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(train, validation) indices into the training file: a permutation fixed by the seed.
+
+        The validation images are held out from the training images, never taken from the test set,
+        so model selection (checkpoints, pruning, the search) never sees a test image.
+        """
+        if self.val_size >= n_train_images:
+            raise ValueError(f"dataset.val_size={self.val_size} leaves no training images "
+                             f"({self.name} has {n_train_images}); choose fewer")
+        perm = torch.randperm(n_train_images, generator=torch.Generator().manual_seed(self.seed))
+        return perm[self.val_size:], perm[:self.val_size]
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_data is not None:
             return
         self.prepare_data()
-        self.train_data = self._to_float(load_split(self.name, self.data_dir, True, self.verify_checksums),
-                                         self.train_subset, self.seed)
+        images = load_split(self.name, self.data_dir, True, self.verify_checksums)
+        train_idx, val_idx = self.split_indices(len(images))
+        self.train_data = self._to_float(images[train_idx], self.train_subset, self.seed)
+        self.val_data = self._to_float(images[val_idx], self.val_subset, self.seed + 2)
         self.test_data = self._to_float(load_split(self.name, self.data_dir, False, self.verify_checksums),
                                         self.test_subset, self.seed + 1)
         device = self._device()
         if device is not None and device.type != "cpu":
-            self.train_data, self.test_data = self.train_data.to(device), self.test_data.to(device)
-        log.info("%s: %d train / %d test images of shape %s on %s", self.name, len(self.train_data),
-                 len(self.test_data), tuple(self.image_shape), self.train_data.device)
+            self.train_data, self.val_data, self.test_data = (t.to(device) for t in
+                                                              (self.train_data, self.val_data, self.test_data))
+        log.info("%s: %d train / %d validation (held out of train) / %d test images of shape %s on %s", self.name,
+                 len(self.train_data), len(self.val_data), len(self.test_data), tuple(self.image_shape),
+                 self.train_data.device)
 
     def _device(self) -> torch.device | None:
         if not self.on_device or self.trainer is None:
@@ -112,16 +132,15 @@ class ImageDataModule(L.LightningDataModule):
         return TensorBatches(self.train_data, self.batch_size, shuffle=True, dynamic_binarize=self.binarize == "dynamic",
                              seed=self.seed, rank=rank, world_size=world, epoch_fn=epoch_fn)
 
-    def _eval_loader(self) -> TensorBatches:
+    def _eval_loader(self, data: torch.Tensor, binarize_seed: int) -> TensorBatches:
         rank, world = self._ranks()
         # Evaluation binarizes with a fixed seed so that metrics are comparable across runs.
-        data = self.test_data
         if self.binarize == "dynamic":
-            data = torch.bernoulli(data.cpu(), generator=torch.Generator().manual_seed(self.seed + 1)).to(data.device)
+            data = torch.bernoulli(data.cpu(), generator=torch.Generator().manual_seed(binarize_seed)).to(data.device)
         return TensorBatches(data, self.eval_batch_size, shuffle=False, rank=rank, world_size=world)
 
     def val_dataloader(self) -> TensorBatches:
-        return self._eval_loader()
+        return self._eval_loader(self.val_data, self.seed + 2)
 
     def test_dataloader(self) -> TensorBatches:
-        return self._eval_loader()
+        return self._eval_loader(self.test_data, self.seed + 1)
