@@ -7,14 +7,13 @@ its samples).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch.distributions import kl_divergence
 
-LogLikelihood = Callable[[torch.Tensor], torch.Tensor]  # z (S, B, D) -> log p(x | z) (S, B)
+from autovae.objectives import (LogLikelihood, full_precision, log_weights, renyi_bound,  # noqa: F401
+                                sample_with_log_prob)
 
 
 @dataclass
@@ -26,13 +25,6 @@ class Objective:
     log_weights: torch.Tensor | None  # (S, B) log p(x, z) - log q(z | x), where the objective computed them
 
 
-def sample_with_log_prob(posterior, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    if hasattr(posterior, "rsample_and_log_prob"):
-        return posterior.rsample_and_log_prob(samples)
-    z = posterior.rsample((samples,))
-    return z, posterior.log_prob(z)
-
-
 def analytic_kl(posterior, prior) -> torch.Tensor | None:
     try:
         return kl_divergence(posterior, prior)
@@ -40,31 +32,15 @@ def analytic_kl(posterior, prior) -> torch.Tensor | None:
         return None
 
 
-def renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:
-    """L_alpha = 1/(1-alpha) log mean_k w_k^(1-alpha) over the sample axis 0.
-
-    alpha=1 is the ELBO (mean of log w), alpha=0 the IWAE bound, alpha=-inf VR-max (max log w).
-    Differentiating the logsumexp gives the self-normalized weights softmax((1-alpha) log w).
-    """
-    if alpha == 1:
-        return log_w.mean(0)
-    if math.isinf(alpha) and alpha < 0:
-        return log_w.max(0).values
-    k = log_w.shape[0]
-    return (torch.logsumexp((1 - alpha) * log_w, dim=0) - math.log(k)) / (1 - alpha)
-
-
 class Divergence:
     samples: int = 1
 
-    def __call__(self, posterior, prior, log_likelihood: LogLikelihood) -> Objective:
+    def describe(self) -> dict:
+        """What this objective is (name, alpha, K, beta), for metrics.json's record of what ran."""
         raise NotImplementedError
 
-    def _draw(self, posterior, prior, log_likelihood, samples):
-        z, log_q = sample_with_log_prob(posterior, samples)
-        ll = log_likelihood(z)
-        log_p = prior.log_prob(z)
-        return ll, log_p, log_q
+    def __call__(self, posterior, prior, log_likelihood: LogLikelihood) -> Objective:
+        raise NotImplementedError
 
 
 class KL(Divergence):
@@ -78,15 +54,18 @@ class KL(Divergence):
         self.beta = beta
         self.samples = samples
 
+    def describe(self) -> dict:
+        return {"name": "kl", "beta": float(self.beta), "alpha": 1.0, "samples": self.samples}
+
     def __call__(self, posterior, prior, log_likelihood):
         kl = analytic_kl(posterior, prior)
         if kl is None:
-            ll, log_p, log_q = self._draw(posterior, prior, log_likelihood, self.samples)
-            kl = (log_q - log_p).mean(0)
-            log_w = ll + log_p - log_q
+            terms = log_weights(posterior, prior, log_likelihood, self.samples)
+            ll, kl = terms.log_likelihood, (terms.log_posterior - terms.log_prior).mean(0)
+            log_w = terms.log_weights
         else:  # closed form: the densities of the samples are not needed for the loss
             z = posterior.rsample((self.samples,))
-            ll = log_likelihood(z)
+            ll = full_precision(log_likelihood(z))
             log_w = None
         expected_ll = ll.mean(0)
         loss = -(expected_ll - self.beta * kl).mean()
@@ -102,11 +81,15 @@ class Renyi(Divergence):
         self.alpha = float(alpha)
         self.samples = samples
 
+    def describe(self) -> dict:
+        return {"name": "renyi", "alpha": self.alpha, "samples": self.samples, "beta": 1.0}
+
     def __call__(self, posterior, prior, log_likelihood):
-        ll, log_p, log_q = self._draw(posterior, prior, log_likelihood, self.samples)
-        log_w = ll + log_p - log_q
+        terms = log_weights(posterior, prior, log_likelihood, self.samples)
+        log_w = terms.log_weights
         bound = renyi_bound(log_w, self.alpha)
-        return Objective(-bound.mean(), bound, -ll.mean(0), (log_q - log_p).mean(0), log_w)
+        kl = (terms.log_posterior - terms.log_prior).mean(0)
+        return Objective(-bound.mean(), bound, -terms.log_likelihood.mean(0), kl, log_w)
 
 
 class IWAE(Renyi):

@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import torch
 
-from autovae.evaluation.bounds import log_weights
-from autovae.divergences import sample_with_log_prob
+from autovae.objectives import log_weights
 
 
 @torch.no_grad()
 def importance_weighted_latents(model, x: torch.Tensor, k: int) -> torch.Tensor:
     """The seed's Algorithm 1: draw k proposals z_i ~ q(z|x), resample one by w_i / sum w."""
-    q = model.posterior(x)
-    z, log_q = sample_with_log_prob(q, k)  # (k, B, D)
-    log_w = model.log_likelihood_fn(x)(z) + model.prior().log_prob(z) - log_q
-    j = torch.distributions.Categorical(logits=log_w.T).sample()  # (B,)
-    return z[j, torch.arange(x.shape[0], device=x.device)]
+    terms = log_weights(model.posterior(x), model.prior(), model.log_likelihood_fn(x), k)  # z: (k, B, D)
+    j = torch.distributions.Categorical(logits=terms.log_weights.T).sample()  # (B,)
+    return terms.z[j, torch.arange(x.shape[0], device=x.device)]
 
 
 @torch.no_grad()
@@ -35,4 +32,4 @@ def generate(model, n: int, batch_size: int = 1000) -> torch.Tensor:
     return torch.cat(parts) if parts else torch.empty(0, 3, *model.image_shape[1:], dtype=torch.uint8)
 
 
-__all__ = ["generate", "importance_weighted_latents", "log_weights", "to_uint8_rgb"]
+__all__ = ["generate", "importance_weighted_latents", "to_uint8_rgb"]
