@@ -40,6 +40,13 @@ class Likelihood(nn.Module):
         """The image the decoder predicts (for pictures and for FID samples), in [0, 1]."""
         return torch.sigmoid(self.split(out)[0])
 
+    def settings(self) -> dict[str, float]:
+        """The belief's fixed constants (a variance, a scale, a clamp), recorded with every run."""
+        return {}
+
+    def describe(self) -> dict:
+        return {"name": type(self).__name__, **self.settings()}
+
 
 class Bernoulli(Likelihood):
     """B(lambda) from logits; accepts grey levels in [0, 1] as soft targets (BCE)."""
@@ -72,6 +79,9 @@ class FixedScaleNormal(Likelihood):
         super().__init__()
         self.variance = variance
 
+    def settings(self):
+        return {"variance": float(self.variance)}
+
     def pixel_log_prob(self, x, out):
         mu = torch.sigmoid(out)
         return -(x - mu) ** 2 / (2 * self.variance) - 0.5 * math.log(2 * math.pi * self.variance)
@@ -89,6 +99,9 @@ class FixedScaleLaplace(Likelihood):
         super().__init__()
         self.scale = scale
 
+    def settings(self):
+        return {"scale": float(self.scale)}
+
     def pixel_log_prob(self, x, out):
         return -(x - torch.sigmoid(out)).abs() / self.scale - math.log(2 * self.scale)
 
@@ -102,6 +115,9 @@ class _LearnedScale(Likelihood):
     def __init__(self, min_scale: float = 1e-3):
         super().__init__()
         self.min_scale = min_scale
+
+    def settings(self):
+        return {"min_scale": float(self.min_scale)}
 
     def loc_scale(self, out):
         loc, raw = self.split(out)
@@ -125,7 +141,12 @@ class Laplace(_LearnedScale):
 
 
 class Beta(Likelihood):
-    """Be(lambda, gamma); pixels are clamped into [eps, 1 - eps] since the density needs (0, 1)."""
+    """Be(lambda, gamma); pixels are clamped into [eps, 1 - eps] since the density needs (0, 1).
+
+    The clamp makes the bound depend on eps: black pixels (x=0) are scored at x=eps, where a Beta
+    density with a < 1 is large, so bounds near +8000 nats on MNIST are a property of eps, not of
+    the model. eps is recorded with every run; compare Beta runs only at the same eps.
+    """
 
     params_per_pixel = 2
 
@@ -133,6 +154,9 @@ class Beta(Likelihood):
         super().__init__()
         self.eps = eps
         self.min_concentration = min_concentration
+
+    def settings(self):
+        return {"eps": float(self.eps), "min_concentration": float(self.min_concentration)}
 
     def concentrations(self, out):
         a, b = self.split(out)

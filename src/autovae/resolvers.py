@@ -41,7 +41,13 @@ def ray_temp_dir(log_dir: str) -> str:
     return str(short)
 
 
-RESOLVERS = {"ray_temp_dir": ray_temp_dir, "job_dirname": job_dirname, "abspath": lambda p: str(Path(p).resolve()), "wandb_group": wandb_group}
+def fast_precision(accelerator: str = "auto") -> str:
+    from autovae.precision import fast_precision as choose
+
+    return choose(accelerator)
+
+
+RESOLVERS = {"fast_precision": fast_precision, "ray_temp_dir": ray_temp_dir, "job_dirname": job_dirname, "abspath": lambda p: str(Path(p).resolve()), "wandb_group": wandb_group}
 
 
 def register() -> None:

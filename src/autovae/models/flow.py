@@ -81,7 +81,7 @@ class PlanarFlowVAE(VAE):
         return [(per[..., i, :d], per[..., i, d:2 * d], per[..., i, 2 * d:]) for i in range(k)]
 
     def posterior(self, x):
-        h = self.encoder(x)
+        h = self.network(self.encoder, x)
         d = self.latent_dim
         base = self.pairing.posterior(h[..., :d], self.pairing.scale(h[..., d:2 * d]))
         return base if self.flows == 0 else FlowPosterior(base, self._flow_params(h))

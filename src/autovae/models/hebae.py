@@ -61,7 +61,7 @@ class HEBAE(VAE):
         return self.latent_dim + 1  # the mean and one scale per example
 
     def _encode(self, x):
-        h = self.encoder(x)
+        h = self.network(self.encoder, x)
         return h[..., :-1], F.softplus(h[..., -1]) + self.min_scale
 
     def _moments(self, mu):
