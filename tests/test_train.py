@@ -29,7 +29,7 @@ def test_mismatched_pair_trains_with_each_likelihood(likelihood, data_dir, tmp_p
         {"mse": "FixedScaleNormal", "mae": "FixedScaleLaplace"}.get(likelihood, ""))
     assert saved["pairing"] == [{"pair": "Lo||La", "posterior": "logistic", "prior": "laplace", "dims": 20,
                                  "fraction": 1.0}]
-    for key in ("val/elbo", "val/recon", "test/bound_a1_k1", "test/recon"):
+    for key in ("val/elbo", "val/recon_at_mean", "test/bound_a1_k1", "test/recon_at_mean", "test/recon_expected"):
         assert key in saved["metrics"]
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
 
@@ -97,5 +97,5 @@ def test_resumed_run_ends_where_an_uninterrupted_one_ends(data_dir, tmp_path):
     resumed = run(compose(tiny_overrides(data_dir, tmp_path / "resumed", "trainer.max_epochs=3",
                                          "skip_completed=false")))  # continues from checkpoints/last.ckpt
     assert resumed["epochs"] == straight["epochs"] == 3
-    for key in ("val/elbo", "val/recon", "test/recon"):
+    for key in ("val/elbo", "val/recon_at_mean", "test/recon_at_mean"):
         assert resumed["metrics"][key] == pytest.approx(straight["metrics"][key], rel=1e-6), key

@@ -66,6 +66,32 @@ def _metrics(trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
 
 
+def ran_block(model, datamodule, trainer, cfg: DictConfig) -> dict[str, Any]:
+    """What this run trains and evaluates, read from the objects themselves (not from class names)."""
+    arch = OmegaConf.to_container(cfg.model.get("architecture") or {}, resolve=True)
+    arch.pop("_partial_", None)
+    return {**model.describe(), "dataset": datamodule.name, "precision": str(trainer.precision), "architecture": arch,
+            "split": {"validation": "held_out_of_train", "val_size": datamodule.val_size,
+                      "nll_images": model.nll_images, "nll_samples": model.nll_spec.samples if model.nll_spec else 0}}
+
+
+def precision_reason(cfg: DictConfig, precision: str) -> str:
+    from autovae.precision import choose
+
+    chosen, why = choose(cfg.trainer.get("accelerator", "auto"))
+    return f"default: {why}" if chosen == precision else "set by trainer.precision"
+
+
+def _evaluate_split(model, datamodule, trainer, split: str) -> dict[str, float]:
+    """The test-time evaluation (bounds, NLL, FID/KID) on the validation split, keyed val/..."""
+    model.eval_split = split
+    try:
+        trainer.test(model, dataloaders=datamodule.val_dataloader(), verbose=False)
+    finally:
+        model.eval_split = "test"
+    return _metrics(trainer)
+
+
 def _resume_checkpoint(cfg: DictConfig, out: Path) -> str | None:
     if cfg.get("ckpt_path"):
         return str(cfg.ckpt_path)
@@ -82,6 +108,8 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
         return previous
     on_error = cfg.get("on_error", "auto")
     record_errors = on_error == "record" or (on_error == "auto" and _in_multirun())
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True)
     result: dict[str, Any] = {"status": RUNNING, "run_dir": str(out), "started": time.time(),
                               "config": OmegaConf.to_container(cfg, resolve=True)}
@@ -89,10 +117,16 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
     try:
         model, datamodule, trainer = build(cfg, extra_callbacks)
         result["pairing"] = model.pairing.describe()
+        result["ran"] = ran_block(model, datamodule, trainer, cfg)
+        log.info("precision %s (%s); validation: %d images held out of the training set; the test set is "
+                 "used only by the final evaluation", result["ran"]["precision"],
+                 precision_reason(cfg, result["ran"]["precision"]), datamodule.val_size)
         if _is_rank_zero():
             write_json_atomic(out / "metrics.json", result)
         trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, out))
         metrics = _metrics(trainer)  # validation metrics; test() replaces callback_metrics
+        if cfg.evaluation.get("bounds_on_val", False):  # model selection (the search) reads these
+            metrics.update(_evaluate_split(model, datamodule, trainer, "val"))
         if cfg.evaluation.get("test", True):
             trainer.test(model, datamodule=datamodule, verbose=False)
             metrics.update(_metrics(trainer))

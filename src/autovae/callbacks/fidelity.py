@@ -51,6 +51,10 @@ def fidelity_metrics(generated: torch.Tensor, reference: torch.Tensor, *, isc: b
     return {short: float(raw[long]) for long, short in names.items() if long in raw}
 
 
+def split_of(pl_module) -> str:
+    return getattr(pl_module, "eval_split", "test")
+
+
 class FidelityMetrics(Callback):
     """Logs IS/FID/KID of ``num_samples`` prior samples against the test set after testing.
 
@@ -65,9 +69,11 @@ class FidelityMetrics(Callback):
         self.feature_extractor, self.weights = feature_extractor, feature_extractor_weights_path
         self.batch_size, self.kid_subset_size, self.cache_root, self.prefix = batch_size, kid_subset_size, cache_root, prefix
 
-    def _reference_cache_name(self, datamodule, n: int) -> str:
+    def _reference_cache_name(self, datamodule, n: int, split: str = "test") -> str:
         weights = Path(self.weights).name if self.weights else "default"
         key = f"{datamodule.name}-{datamodule.binarize}-{n}-{self.feature_extractor}-{weights}"
+        if split != "test":  # validation images depend on the seed's split
+            key += f"-{split}-{datamodule.seed}-{datamodule.val_size}"
         return "autovae-" + hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
@@ -80,13 +86,17 @@ class FidelityMetrics(Callback):
         samples = samples[: self.num_samples].cpu()
         metrics = {}
         if trainer.is_global_zero:
-            reference = to_uint8_rgb(datamodule.test_data[: self.num_samples]).cpu()
+            split = split_of(pl_module)
+            images = datamodule.val_data if split == "val" else datamodule.test_data
+            reference = to_uint8_rgb(images[: self.num_samples]).cpu()
             metrics = fidelity_metrics(
                 samples, reference, isc=self.isc, fid=self.fid, kid=self.kid, feature_extractor=self.feature_extractor,
                 feature_extractor_weights_path=self.weights, cuda=pl_module.device.type == "cuda",
                 batch_size=self.batch_size, kid_subset_size=self.kid_subset_size, cache_root=self.cache_root,
-                reference_cache=self._reference_cache_name(datamodule, len(reference)))
+                reference_cache=self._reference_cache_name(datamodule, len(reference), split))
         metrics = trainer.strategy.broadcast(metrics)
+        prefix = self.prefix if split_of(pl_module) == "test" else f"{split_of(pl_module)}/"
         for name, value in metrics.items():
-            pl_module.log(f"{self.prefix}{name}", value, rank_zero_only=True)
+            pl_module.log(f"{prefix}{name}", value, rank_zero_only=True)
+        pl_module.log(f"{prefix}fidelity_samples", float(len(samples)), rank_zero_only=True)
         log.info("fidelity metrics on %d samples: %s", len(samples), metrics)
