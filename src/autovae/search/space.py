@@ -51,7 +51,7 @@ class SearchSpace:
     pairs: Sequence[str] | None = None  # default: every finite-KL pair
     alphas: Sequence[float] = (0.0, 0.5, 1.0)
     samples: Sequence[int] = (1, 5)
-    likelihoods: Sequence[str] = ("bernoulli", "continuous_bernoulli", "mse", "mae", "normal", "laplace", "beta")
+    likelihoods: Sequence[str] = ("bernoulli",)  # one belief: bounds of different likelihoods do not compare
     lr: Sequence[float] | None = None  # [low, high] on a log scale
     beta: Sequence[float] | None = None  # [low, high] KL weight, on a log scale
     fixed: set[str] = field(default_factory=set)  # parts fixed by command-line overrides

@@ -21,9 +21,27 @@ from autovae.search.space import SearchSpace, finite, fixed_parts
 
 log = logging.getLogger(__name__)
 
-# objective name -> (metric key in metrics.json, direction)
-OBJECTIVES = {"bound": ("val/elbo", "maximize"), "iwae": ("test/bound_a0_k50", "maximize"),
-              "nll": ("test/nll", "maximize"), "fid": ("test/fid", "minimize"), "kid": ("test/kid", "minimize")}
+# objective name -> (metric key in metrics.json, direction). Every one is measured on the validation
+# split (held out of the training images): the test set never takes part in choosing a trial.
+OBJECTIVES = {"bound": ("val/elbo", "maximize"), "iwae": ("val/bound_a0_k50", "maximize"),
+              "nll": ("val/nll", "minimize"), "fid": ("val/fid", "minimize"), "kid": ("val/kid", "minimize")}
+DENSITY_OBJECTIVES = ("bound", "iwae", "nll")  # in nats of the likelihood: comparable only within one
+
+
+def check_comparable(objectives: Sequence[str], space: SearchSpace) -> None:
+    """Refuses a search that would rank densities of different likelihoods against each other."""
+    searched = "likelihood" not in space.fixed and len(set(space.likelihoods)) > 1
+    density = [o for o in objectives if o in DENSITY_OBJECTIVES]
+    if searched and density:
+        raise SearchSpaceError(
+            f"search.objectives={list(objectives)} ranks log-densities, and search.space.likelihoods="
+            f"{list(space.likelihoods)} would compare densities of different likelihoods (a Beta belief "
+            "scores +8000 nats on MNIST by units, not quality). Fix the likelihood (likelihood=bernoulli "
+            "or search.space.likelihoods=[bernoulli]) or search with objectives [fid] or [kid].")
+
+
+class SearchSpaceError(ValueError):
+    """A search space or objective that cannot give a meaningful ranking."""
 
 
 def _choose(kind: str, options: dict[str, Any], what: str):
@@ -122,6 +140,8 @@ class Objective:
         extra = ["callbacks=fidelity"] if {"fid", "kid"} & set(self.objectives) else []
         if "nll" in self.objectives and not self.cfg.evaluation.nll_samples:
             extra.append("evaluation.nll_samples=5000")
+        if set(self.objectives) - {"bound"}:  # val/elbo comes from the validation loop itself
+            extra.append("evaluation.bounds_on_val=true")
         overrides = [*self.base, *choices, *extra]
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("run_dir", str(out_dir))
@@ -162,6 +182,7 @@ def run_study(cfg: DictConfig, task_overrides: Sequence[str]) -> optuna.Study:
     base = [o for o in task_overrides if not o.lstrip("+~").startswith(("search.", "hydra."))]
     space = SearchSpace(latent_dim=cfg.model.latent_dim, fixed=fixed_parts(base),
                         **OmegaConf.to_container(s.space, resolve=True))
+    check_comparable(objectives, space)
     storage = make_storage(s.storage, Path(cfg.paths.log_dir) / "search", s.study_name, s.heartbeat_interval,
                            s.grace_period, s.failed_trial_max_retry)
     multi = len(objectives) > 1
