@@ -91,12 +91,18 @@ class Pairing(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.mc_samples = mc_samples
+        if latent_dim < 1:
+            raise PairingError(f"model.latent_dim must be at least 1, got {latent_dim}")
         counts = split_dimensions([s.fraction for s in specs], latent_dim)
+        empty = [f"{s.label} (fraction {s.fraction:g})" for s, c in zip(specs, counts) if c == 0]
+        if empty:
+            raise PairingError(
+                f"mixture components {', '.join(empty)} get 0 of the {latent_dim} latent dimensions "
+                f"(split {counts}): raise their fraction to at least {1 / latent_dim:.3g} or remove them")
         groups, start = [], 0
         for spec, count in zip(specs, counts):
             scale_limit = max_posterior_scale(spec)  # refuses impossible pairs up front
-            if count:
-                groups.append(PairGroup(spec, start, start + count, scale_limit))
+            groups.append(PairGroup(spec, start, start + count, scale_limit))
             start += count
         self.groups = groups
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # follows .to(device)
