@@ -1,23 +1,23 @@
 """Renders the seed's tables from sweep results.
 
-  python scripts/make_table.py runs=outputs [wandb=ENTITY/PROJECT] [study=NAME [storage=URL]] [out=FOLDER]
+  python scripts/make_table.py runs=outputs [wandb=ENTITY/PROJECT] [study=NAME [storage=URL]] [out=FOLDER] [name=table]
 
-
-Writes table.md, table.tex and table.csv into the runs folder (or out=FOLDER), prints the Markdown,
-and lists run directories it skipped (corrupt, unfinished) without failing on them.
+Writes NAME.md, NAME.tex and NAME.csv (default table.*) into the runs folder (or out=FOLDER), prints
+the Markdown, and lists run directories it skipped (corrupt, unfinished, outside the seed tables),
+cells where runs of different configurations clash, and runs read from older records.
 """
 import sys
 
 from autovae.tables.collect import Collection, collect_runs, collect_study, collect_wandb
-from autovae.tables.render import markdown, write_all
+from autovae.tables.render import clashes, markdown, write_all
 
 
 def main(argv: list[str]) -> int:
     args = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = set(args) - {"runs", "wandb", "study", "storage", "log_dir", "out"}
+    unknown = set(args) - {"runs", "wandb", "study", "storage", "log_dir", "out", "name"}
     if unknown:
         print(f"unknown arguments {sorted(unknown)}; valid: runs=FOLDER wandb=ENTITY/PROJECT study=NAME "
-              "storage=URL log_dir=FOLDER out=FOLDER", file=sys.stderr)
+              "storage=URL log_dir=FOLDER out=FOLDER name=STEM", file=sys.stderr)
         return 2
     runs = args.get("runs", "outputs")
     collection = collect_runs(runs)
@@ -33,11 +33,14 @@ def main(argv: list[str]) -> int:
     for extra in extras:
         collection.records += extra.records
         collection.problems += extra.problems
-    for path in write_all(collection, args.get("out", runs)):
+        collection.notes += extra.notes
+    for path in write_all(collection, args.get("out", runs), args.get("name", "table")):
         print(f"wrote {path}", file=sys.stderr)
     print(markdown(collection))
     for problem in collection.problems:
         print(f"skipped: {problem}", file=sys.stderr)
+    for clash in clashes(collection):
+        print(f"clash: {clash}", file=sys.stderr)
     return 0
 
 

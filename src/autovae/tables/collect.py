@@ -1,15 +1,43 @@
-"""Reads run directories (and optionally a W&B project) into per-cell results of the seed's tables."""
+"""Reads run directories (and optionally a W&B project) into per-cell results of the seed's tables.
+
+A run is filed into a cell only when what it trained matches that table's definition: MNIST, the
+plain VAE with the seed's 3x400 MLP and 20 latents, the table's likelihood (with its fixed variance,
+scale or clamp) and the table's objective (KL with beta=1, or IWAE with K=50 for table (g)). What it
+trained is read from metrics.json's ``ran`` block, written from the objects that trained; runs made
+before that block existed are read from their resolved config, and say so. Runs that differ in
+anything but the seed get different ``group`` keys: only runs of one group are averaged.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autovae.distributions.families import FAMILIES
 from autovae.results import COMPLETED, FAILED, METRICS_FILE, as_float
 from autovae.tables.paper import COLUMNS, TABLES
+
+# The seed's printed setup, shared by every table.
+SEED_SETUP = {"dataset": "mnist", "model": "VAE", "latent_dim": 20,
+              "architecture": {"_target_": "autovae.models.networks.mlp", "hidden": [400, 400, 400]}}
+# Per table: the likelihood with the constants its units assume, and the trained objective.
+KL_OBJECTIVE = {"name": "kl", "beta": 1.0, "samples": 1}
+TABLE_DEFINITIONS = {
+    "a": ({"name": "FixedScaleNormal", "variance": 0.5}, KL_OBJECTIVE),
+    "b": ({"name": "Bernoulli"}, KL_OBJECTIVE),
+    "c": ({"name": "FixedScaleLaplace", "scale": 1.0}, KL_OBJECTIVE),
+    "d": ({"name": "Normal"}, KL_OBJECTIVE),
+    "e": ({"name": "ContinuousBernoulli"}, KL_OBJECTIVE),
+    "f": ({"name": "Beta", "eps": 1e-3}, KL_OBJECTIVE),
+    "g": ({"name": "Bernoulli"}, {"name": "renyi", "alpha": 0.0, "samples": 50}),
+}
+# Settings that never change what a run computes: left out when grouping runs into seeds.
+NOT_PART_OF_A_GROUP = ("seed", "dataset.seed", "paths.", "run_name", "sweep_name", "skip_completed", "on_error",
+                       "ckpt_path", "logger", "callbacks.progress_bar", "callbacks.images", "callbacks.model_checkpoint",
+                       "callbacks.lr_monitor", "trainer.enable_progress_bar", "trainer.default_root_dir",
+                       "trainer.enable_model_summary", "trainer.log_every_n_steps", "hydra", "column")
 
 
 @dataclass
@@ -19,66 +47,160 @@ class RunRecord:
     status: str
     values: dict[str, float]
     source: str
+    group: str = ""  # hash of the resolved config minus the seed: runs of one group are seeds
+    config: dict = field(default_factory=dict, repr=False)  # flattened, for naming a clash's differences
 
 
 @dataclass
 class Collection:
     records: list[RunRecord] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # skipped run directories, with the reason
+    problems: list[str] = field(default_factory=list)  # skipped or unfiled run directories, with the reason
+    notes: list[str] = field(default_factory=list)  # fixes that filed runs predate
 
 
 def _class_name(node: Any) -> str:
     return str((node or {}).get("_target_", "")).rsplit(".", 1)[-1]
 
 
-def table_of(config: dict) -> str | None:
-    likelihood, divergence = _class_name(config.get("likelihood")), _class_name(config.get("divergence"))
-    if divergence == "Renyi" and float(config["divergence"].get("alpha", 1)) == 0:
-        divergence = "IWAE"
-    for table, (_, lik, div, *_rest) in TABLES.items():
-        if lik == likelihood and div == divergence:
-            return table
-    return None
+def _objective_from_config(node: dict) -> dict:
+    name = _class_name(node)
+    if name == "KL":
+        return {"name": "kl", "beta": float(node.get("beta", 1.0)), "alpha": 1.0, "samples": int(node.get("samples", 1))}
+    alpha = 0.0 if name == "IWAE" else float(node.get("alpha", 0.5))
+    return {"name": "renyi" if name in ("Renyi", "IWAE") else name.lower(), "alpha": alpha, "beta": 1.0,
+            "samples": int(node.get("samples", 1))}
 
 
-def column_of(config: dict) -> str | None:
+def facts_of(payload: dict) -> tuple[dict, list[str]]:
+    """What a run trained, and the fixes it predates. Prefers the ``ran`` block written by the run."""
+    config, notes = payload.get("config") or {}, []
+    model = config.get("model") or {}
+    arch = {k: v for k, v in (model.get("architecture") or {}).items() if k != "_partial_"}
+    ran = payload.get("ran")
+    if ran:
+        facts = dict(ran, architecture=ran.get("architecture", arch))
+    else:
+        notes.append("predates the `ran` record: filed from its resolved config")
+        lik = model.get("likelihood") or config.get("likelihood") or {}
+        pairing = payload.get("pairing") or []
+        facts = {"dataset": (config.get("dataset") or {}).get("name"), "model": _class_name(model),
+                 "latent_dim": model.get("latent_dim"), "architecture": arch,
+                 "likelihood": {"name": _class_name(lik), **{k: v for k, v in lik.items() if k != "_target_"}},
+                 "objective": _objective_from_config(model.get("divergence") or config.get("divergence") or {}),
+                 "pairing": pairing}
+    if "val_size" not in (config.get("dataset") or {}):
+        notes.append("predates the validation split: its val/* metrics were computed on the test set")
+    metrics = payload.get("metrics") or {}
+    if "test/recon" in metrics and "test/recon_expected" not in metrics:
+        notes.append("predates test/recon_expected: its reconstruction is at the posterior mean")
+    return facts, notes
+
+
+def _matches(actual: dict, wanted: dict) -> bool:
+    return all(_same(actual.get(k), v) for k, v in wanted.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(b, float) or isinstance(a, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
+def setup_mismatch(facts: dict) -> str:
+    """Why a run is not on the seed's setup (dataset, model, architecture, latent size), or ""."""
+    for key, wanted in SEED_SETUP.items():
+        have = facts.get(key)
+        if not (_matches(have or {}, wanted) if isinstance(wanted, dict) else _same(have, wanted)):
+            return f"{key} is {have!r}, the seed tables use {wanted!r}"
+    return ""
+
+
+def table_of(facts: dict, tables: str = "abcdefg") -> tuple[str | None, str]:
+    """(table, "") when the run matches a table's definition, else (None, the reason)."""
+    mismatch = setup_mismatch(facts)
+    if mismatch:
+        return None, mismatch
+    lik, obj = facts.get("likelihood") or {}, facts.get("objective") or {}
+    for table in tables:
+        want_lik, want_obj = TABLE_DEFINITIONS[table]
+        if _matches(lik, want_lik) and _matches(obj, want_obj):
+            return table, ""
+    return None, f"likelihood {lik} with objective {obj} matches no seed table"
+
+
+def column_of(config: dict, facts: dict) -> str | None:
     if config.get("column"):
         return config["column"]
-    pairing = config.get("pairing") or {}
-    if _class_name(pairing) == "uniform_pairing":
-        q, p = config["posterior"]["name"], config["prior"]["name"]
-        label = f"{FAMILIES[q].symbol}||{FAMILIES[p].symbol}"
-        return label if label in COLUMNS else None
+    pairing = facts.get("pairing") or []
+    if len(pairing) == 1 and pairing[0].get("pair") in COLUMNS:
+        return pairing[0]["pair"]
     return None
 
 
-def paper_unit_offset(config: dict) -> float:
-    """The seed drops fixed likelihood constants; adding them back puts our bound in its units."""
-    lik = config.get("likelihood") or {}
-    pixels = math.prod(config["dataset"]["image_shape"])
-    name = _class_name(lik)
-    if name == "FixedScaleNormal":
-        return pixels * 0.5 * math.log(2 * math.pi * float(lik.get("variance", 0.5)))
-    if name == "FixedScaleLaplace":
-        return pixels * math.log(2 * float(lik.get("scale", 1.0)))
+def paper_unit_offset(facts: dict, image_shape) -> float:
+    """The seed drops fixed likelihood constants; adding them back puts our bound in its units.
+    Only valid for the settings the tables fix (variance 0.5, scale 1), which filing checks first."""
+    lik = facts.get("likelihood") or {}
+    pixels = math.prod(image_shape)
+    if lik.get("name") == "FixedScaleNormal":
+        return pixels * 0.5 * math.log(2 * math.pi * float(lik["variance"]))
+    if lik.get("name") == "FixedScaleLaplace":
+        return pixels * math.log(2 * float(lik["scale"]))
     return 0.0
 
 
-def table_of_likelihood(config: dict) -> str | None:
-    """The KL table (a)-(f) of a run's likelihood, whatever divergence trained it (for "Auto")."""
-    likelihood = _class_name(config.get("likelihood"))
-    return next((t for t, (_, lik, div, *_r) in TABLES.items() if lik == likelihood and div == "KL"), None)
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
 
 
-def record_from(config: dict, status: str, metrics: dict, source: str, table: str | None = None) -> RunRecord | str:
-    table, column = table or table_of(config), column_of(config)
-    if table is None or column is None:
-        return f"{source}: not a seed-table configuration (likelihood/divergence/pairing)"
+def group_key(config: dict) -> tuple[str, dict]:
+    """A hash of the resolved config without the seed and without run bookkeeping."""
+    flat = {k: v for k, v in flatten(config).items()
+            if not any(k == p or k.startswith(p if p.endswith(".") else p + ".") for p in NOT_PART_OF_A_GROUP)}
+    digest = hashlib.sha1(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return digest, flat
+
+
+def record_from(payload: dict, source: str, table: str | None = None, column: str | None = None
+                ) -> tuple[RunRecord | None, list[str]]:
+    """A run as a table record, or None with the reason it belongs to no seed table."""
+    config = payload.get("config") or {}
+    facts, notes = facts_of(payload)
+    reason = ""
+    if table is None:
+        table, reason = table_of(facts)
+    column = column or column_of(config, facts)
+    if table is None:
+        return None, [f"{source}: not part of any seed table ({reason})"]
+    if column is None:
+        return None, [f"{source}: not part of any seed table (its pairing is not one of the seed's columns)"]
+    metrics = payload.get("metrics") or {}
     bound_key = "test/bound_a0_k50" if table == "g" else "test/bound_a1_k1"
-    values = {"bound": as_float(metrics.get(bound_key)) + paper_unit_offset(config),
-              "recon": as_float(metrics.get("test/recon")),
-              "fid": as_float(metrics.get("test/fid")), "kid": as_float(metrics.get("test/kid"))}
-    return RunRecord(table, column, status, values, source)
+    image_shape = facts.get("image_shape") or (config.get("dataset") or {}).get("image_shape") or (1, 28, 28)
+    recon = metrics.get("test/recon_expected", metrics.get("test/recon"))
+    values = {"bound": as_float(metrics.get(bound_key)) + paper_unit_offset(facts, image_shape),
+              "recon": as_float(recon), "fid": as_float(metrics.get("test/fid")),
+              "kid": as_float(metrics.get("test/kid"))}
+    group, flat = group_key(config)
+    rec = RunRecord(table, column, payload.get("status", FAILED), values, source, group, flat)
+    return rec, [f"{source}: {n}" for n in notes]
+
+
+def _add(out: Collection, payload: dict, source: str, **kwargs) -> None:
+    rec, messages = record_from(payload, source, **kwargs)
+    if rec is None:
+        out.problems += messages
+    else:
+        out.records.append(rec)
+        out.notes += messages
 
 
 def collect_runs(root: str | Path) -> Collection:
@@ -89,7 +211,8 @@ def collect_runs(root: str | Path) -> Collection:
         path = run_dir / METRICS_FILE
         try:
             payload = json.loads(path.read_text())
-            status, config = payload["status"], payload["config"]
+            status = payload["status"]
+            payload["config"]  # noqa: B018 - a metrics.json without its config cannot be filed
         except FileNotFoundError:
             out.problems.append(f"{run_dir}: no {METRICS_FILE} (never started or still writing)")
             continue
@@ -99,8 +222,7 @@ def collect_runs(root: str | Path) -> Collection:
         if status not in (COMPLETED, FAILED):
             out.problems.append(f"{run_dir}: status {status!r}, not finished")
             continue
-        rec = record_from(config, status, payload.get("metrics") or {}, str(run_dir))
-        (out.records if isinstance(rec, RunRecord) else out.problems).append(rec)
+        _add(out, payload, str(run_dir))
     return out
 
 
@@ -115,8 +237,7 @@ def collect_wandb(project: str) -> Collection:
             out.problems.append(f"wandb:{run.path}: no autovae config logged")
             continue
         status = COMPLETED if run.state == "finished" else FAILED
-        rec = record_from(config, status, dict(run.summary), f"wandb:{'/'.join(run.path)}")
-        (out.records if isinstance(rec, RunRecord) else out.problems).append(rec)
+        _add(out, {"config": config, "status": status, "metrics": dict(run.summary)}, f"wandb:{'/'.join(run.path)}")
     return out
 
 
@@ -140,9 +261,20 @@ def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "o
     except (OSError, ValueError) as err:
         out.problems.append(f"study {study_name}: best trial {best.number}'s run directory unreadable ({err})")
         return out
-    config = dict(payload["config"], column="Auto")
     # The search may pick any Renyi order; its run is reported in its likelihood's L_{1,1} table.
-    rec = record_from(config, payload["status"], payload.get("metrics") or {}, f"study {study_name} trial {best.number}",
-                      table=table_of_likelihood(config))
-    (out.records if isinstance(rec, RunRecord) else out.problems).append(rec)
+    facts, _ = facts_of(payload)
+    if setup_mismatch(facts):
+        out.problems.append(f"study {study_name} trial {best.number}: {setup_mismatch(facts)}")
+        return out
+    table = next((t for t, (lik, obj) in TABLE_DEFINITIONS.items() if obj is KL_OBJECTIVE
+                  and _matches(facts.get("likelihood") or {}, lik)), None)
+    if table is None:
+        out.problems.append(f"study {study_name} trial {best.number}: likelihood {facts.get('likelihood')} "
+                            "matches no seed table")
+        return out
+    _add(out, payload, f"study {study_name} trial {best.number}", table=table, column="Auto")
     return out
+
+
+__all__ = ["Collection", "RunRecord", "collect_runs", "collect_study", "collect_wandb", "record_from", "table_of",
+           "TABLES"]

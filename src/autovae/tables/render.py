@@ -20,21 +20,25 @@ class Cell:
     mean: float | None  # None: no finished run; nan: every run failed
     std: float | None
     runs: int
-    failed: int
+    failed: int  # runs that failed or gave no finite value for this metric
     paper: float | None
+    clash: int = 0  # number of differing configurations filed into this cell (0 or 1: none)
 
     @property
     def ours(self) -> str:
         if self.runs == 0:
             return ""
+        if self.clash > 1:
+            return f"clash: {self.clash} configs"
         if self.mean is None or not math.isfinite(self.mean):
             return DASH
         text = _fmt(self.mean)
-        return f"{text} ± {_fmt(self.std)}" if self.std is not None else text
+        text = f"{text} ± {_fmt(self.std)}" if self.std is not None else text
+        return f"{text} [{self.failed} of {self.runs} failed]" if self.failed else text
 
     @property
     def diff(self) -> float | None:
-        if self.paper is None or self.mean is None or not math.isfinite(self.mean):
+        if self.clash > 1 or self.paper is None or self.mean is None or not math.isfinite(self.mean):
             return None
         return self.mean - self.paper
 
@@ -47,21 +51,44 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4f}" if abs(x) < 1 else f"{x:.2f}"
 
 
-def cells(collection: Collection) -> dict[tuple[str, str, str], Cell]:
+def _by_cell(collection: Collection) -> dict[tuple[str, str], list]:
     grouped: dict[tuple[str, str], list] = {}
     for rec in collection.records:
         grouped.setdefault((rec.table, rec.column), []).append(rec)
+    return grouped
+
+
+def cells(collection: Collection) -> dict[tuple[str, str, str], Cell]:
+    """Mean and std over the seeds of one configuration; several configurations in a cell clash."""
     table_cells = {}
-    for (table, column), recs in grouped.items():
+    for (table, column), recs in _by_cell(collection).items():
+        clash = len({r.group for r in recs})
         done = [r for r in recs if r.status == COMPLETED]
         for metric in METRICS:
             vals = [r.values[metric] for r in done if math.isfinite(r.values[metric])]
-            diverged = len(done) > len(vals) or not done
-            mean = math.nan if (diverged and not vals) else (statistics.fmean(vals) if vals else None)
+            if done and not vals and all(math.isnan(r.values[metric]) for r in done) and metric in ("fid", "kid"):
+                table_cells[(table, metric, column)] = Cell(None, None, 0, 0, paper_value(table, metric, column))
+                continue  # not measured (no fidelity callback), which is not a failure
+            mean = statistics.fmean(vals) if vals else math.nan
             std = statistics.stdev(vals) if len(vals) > 1 else None
-            table_cells[(table, metric, column)] = Cell(mean, std, len(recs), len(recs) - len(done),
-                                                        paper_value(table, metric, column))
+            table_cells[(table, metric, column)] = Cell(mean, std, len(recs), len(recs) - len(vals),
+                                                        paper_value(table, metric, column), clash)
     return table_cells
+
+
+def clashes(collection: Collection) -> list[str]:
+    """Cells holding runs of different configurations, with the settings in which they differ."""
+    out = []
+    for (table, column), recs in sorted(_by_cell(collection).items()):
+        groups = {r.group: r for r in recs}
+        if len(groups) < 2:
+            continue
+        configs = [r.config for r in groups.values()]
+        keys = sorted({k for c in configs for k in c if len({repr(d.get(k)) for d in configs}) > 1})
+        shown = ", ".join(f"{k}: {' / '.join(sorted({repr(c.get(k)) for c in configs}))}" for k in keys[:6])
+        out.append(f"({table}) {column}: {len(groups)} configurations differ in {shown}"
+                   + (f" and {len(keys) - 6} more" if len(keys) > 6 else "") + "; not averaged")
+    return out
 
 
 def _cell_text(cell: Cell | None, table: str, metric: str, column: str) -> str:
@@ -90,9 +117,12 @@ def markdown(collection: Collection) -> str:
         header = [c.replace("||", "‖") for c in COLUMNS]  # a literal | would split the Markdown cell
         parts.append(f"\n## ({t}) {TABLES[t][0]}\n\n| metric | " + " | ".join(header) + " |\n|" + "---|" * (len(COLUMNS) + 1))
         parts += ["| " + " | ".join(row) + " |" for row in _rows(t, table_cells)]
-    if collection.problems:
-        parts.append("\n## Skipped run directories\n")
-        parts += [f"- {p}" for p in collection.problems]
+    for title, lines in (("Clashes: runs of different configurations in one cell", clashes(collection)),
+                         ("Runs read from older records", collection.notes),
+                         ("Skipped run directories and runs outside the seed tables", collection.problems)):
+        if lines:
+            parts.append(f"\n## {title}\n")
+            parts += [f"- {line}" for line in lines]
     return "\n".join(parts) + "\n"
 
 
@@ -123,13 +153,13 @@ def csv_text(collection: Collection) -> str:
     return buf.getvalue()
 
 
-def write_all(collection: Collection, folder: str | Path) -> list[Path]:
+def write_all(collection: Collection, folder: str | Path, stem: str = "table") -> list[Path]:
     from autovae.results import write_text_atomic
 
     folder = Path(folder)
     paths = []
-    for name, text in (("table.md", markdown(collection)), ("table.tex", latex(collection)),
-                       ("table.csv", csv_text(collection))):
+    for name, text in ((f"{stem}.md", markdown(collection)), (f"{stem}.tex", latex(collection)),
+                       (f"{stem}.csv", csv_text(collection))):
         write_text_atomic(folder / name, text)
         paths.append(folder / name)
     return paths
