@@ -1,10 +1,14 @@
 """Training speed and memory: autovae against a hand-written PyTorch loop and pythae, in one run.
 
 The seed's MNIST model (784-400-400-400-20 MLP, batch 1000, Adam 1e-4, Bernoulli, N||N). Each
-contender runs in its own process (clean peak-memory figures) on the same data and device:
+contender runs in its own process (clean peak-memory figures) on the same data and device, in fp32
+and in bf16 (networks under autocast, densities in fp32):
 
   python scripts/bench.py [--epochs 3] [--subset 60000] [--device auto|cpu|cuda] [--compile]
                           [--eval] [--fid-samples 10000] [--skip pythae]
+
+--eval adds the K=5000 NLL over 1000 test images (the previous fp32 path with 500 samples per pass
+against the default bf16 path) and the estimated wall time of table (b) on this machine.
 
 pythae is imported from .bench-site/ (`make bench-env` installs it there, apart from .venv).
 """
@@ -49,8 +53,9 @@ def steady(epoch_times: list[float]) -> float:
 
 
 # -- contenders ------------------------------------------------------------------------------
-def handwritten(args, device) -> dict:
-    """The practical limit: tensors on the device, slices by index, one fused loss."""
+def handwritten(args, device, bf16: bool = False) -> dict:
+    """The practical limit: tensors on the device, slices by index, one fused loss. With bf16 the
+    networks run under autocast and the loss is computed in fp32, as autovae does."""
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -65,10 +70,13 @@ def handwritten(args, device) -> dict:
         t0 = time.perf_counter()
         for idx in torch.randperm(len(x_all), device=device).split(BATCH):
             x = x_all[idx]
-            mu, raw = enc(x).chunk(2, -1)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                mu, raw = enc(x).float().chunk(2, -1)
             sigma = F.softplus(raw) + 1e-4
             z = mu + sigma * torch.randn_like(mu)
-            rec = F.binary_cross_entropy_with_logits(dec(z), x, reduction="none").sum(-1)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = dec(z).float()
+            rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
             kl = 0.5 * (mu ** 2 + sigma ** 2 - 1 - 2 * sigma.log()).sum(-1)
             loss = (rec + kl).mean()
             opt.zero_grad(set_to_none=True)
@@ -79,7 +87,7 @@ def handwritten(args, device) -> dict:
     return {"epoch_times": times, "final_loss": loss.item(), "examples": len(x_all)}
 
 
-def autovae(args, device, compile_model: bool = False) -> dict:
+def autovae(args, device, compile_model: bool = False, precision: str = "32-true") -> dict:
     import torch
     from hydra import compose, initialize_config_dir
     from lightning.pytorch.callbacks import Callback
@@ -103,7 +111,7 @@ def autovae(args, device, compile_model: bool = False) -> dict:
                  "trainer.enable_progress_bar=false", "trainer.enable_checkpointing=false", "evaluation.test=false",
                  f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", f"dataset.train_subset={args.subset}",
                  f"model.optimizer.lr={LR}", f"paths.data_dir={args.data_dir}", f"paths.output_dir={args.out}/autovae",
-                 "trainer.log_every_n_steps=50", f"compile={compile_model}"]
+                 "trainer.log_every_n_steps=50", f"compile={compile_model}", f"trainer.precision={precision}"]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     timer = EpochTimer()
@@ -171,10 +179,11 @@ def pythae(args, device) -> dict:
 
 
 def evaluation(args, device) -> dict:
-    """Memory and time of a K=5000 importance-sampled NLL over 1000 test images, and of FID sampling."""
+    """Time and memory of a K=5000 importance-sampled NLL over 1000 test images (the previous fp32
+    path with 500 samples per pass, then the default bf16 path), and of drawing FID samples."""
     import torch
 
-    from autovae.evaluation.bounds import BoundSpec, estimate_bound
+    from autovae.evaluation.bounds import BoundSpec, estimate_bounds
     from autovae.evaluation.sampling import generate
     from autovae.models.networks import mlp
     from autovae.models.vae import VAE
@@ -187,11 +196,18 @@ def evaluation(args, device) -> dict:
     model = VAE(partial(mlp, hidden=HIDDEN), uniform_pairing({"name": "normal"}, {"name": "normal"}, LATENT),
                 Bernoulli(), KL(), (1, 28, 28), LATENT, partial(torch.optim.Adam, lr=LR)).to(device).eval()
     x = dm.test_data.to(device)
-    t0 = time.perf_counter()
-    for batch in x.split(250):
-        estimate_bound(model, batch, BoundSpec(0.0, 5000), chunk=500)
-    _sync(device)
-    out = {"nll_k5000_s_per_1000_images": time.perf_counter() - t0}
+    spec = BoundSpec(0.0, 5000)
+    out = {}
+    for name, bf16, images, chunk in (("fp32_chunk500", False, 250, 500), ("default", True, 1000, None)):
+        torch.manual_seed(0)
+        t0 = time.perf_counter()
+        values = []
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16), model.densities_in_fp32():
+            for batch in x.split(images):
+                values.append(estimate_bounds(model, batch, [spec], chunk or model._chunk(batch))[spec.key])
+        _sync(device)
+        out[f"nll_k5000_s_per_1000_images_{name}"] = time.perf_counter() - t0
+        out[f"nll_{name}"] = -torch.cat(values).mean().item()
     if args.fid_samples:
         t0 = time.perf_counter()
         generate(model, args.fid_samples)
@@ -207,9 +223,39 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-CONTENDERS = {"handwritten": handwritten, "autovae": autovae,
-              "autovae+compile": lambda a, d: autovae(a, d, compile_model=True), "pythae": pythae,
-              "evaluation": evaluation}
+CONTENDERS = {"handwritten fp32": handwritten, "handwritten bf16": lambda a, d: handwritten(a, d, bf16=True),
+              "autovae fp32": autovae, "autovae bf16": lambda a, d: autovae(a, d, precision="bf16-mixed"),
+              "autovae+compile bf16": lambda a, d: autovae(a, d, compile_model=True, precision="bf16-mixed"),
+              "pythae": pythae, "evaluation": evaluation, "table_b_run": lambda a, d: table_b_run(a, d)}
+BASELINE = {"autovae fp32": "handwritten fp32", "autovae bf16": "handwritten bf16",
+            "autovae+compile bf16": "handwritten bf16", "pythae": "handwritten fp32",
+            "handwritten bf16": "handwritten fp32"}
+
+
+def table_b_run(args, device) -> dict:
+    """One table (b) run's parts other than training epochs: a validation pass over the 10,000
+    held-out images, and the final test (L_{1,1} and L_{0,50} on 10,000 images, NLL K=5000 on 1000)."""
+    from hydra import compose, initialize_config_dir
+
+    from autovae.resolvers import register
+    from autovae.train import build
+
+    register()
+    overrides = ["experiment=table_b", "column=N_N", "callbacks=default", "~callbacks", "logger=csv",
+                 "trainer.max_epochs=1", "trainer.limit_train_batches=1", "trainer.enable_progress_bar=false",
+                 "trainer.enable_checkpointing=false", f"paths.data_dir={args.data_dir}",
+                 f"paths.output_dir={args.out}/table_b_run", "evaluation.nll_samples=5000",
+                 "evaluation.nll_images=1000"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    model, datamodule, trainer = build(cfg)
+    datamodule.setup()
+    t0 = time.perf_counter()
+    trainer.validate(model, datamodule=datamodule, verbose=False)
+    val_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    trainer.test(model, datamodule=datamodule, verbose=False)
+    return {"validation_s": val_s, "test_s": time.perf_counter() - t0, "precision": str(trainer.precision)}
 
 
 def worker(args) -> None:
@@ -233,25 +279,42 @@ def run_contender(name: str, args) -> dict:
     return json.loads(lines[-1][6:])
 
 
-def report(results: dict[str, dict]) -> str:
-    base = results.get("handwritten", {})
-    base_s = steady(base["epoch_times"]) if "epoch_times" in base else None
-    rows = ["| contender | s/epoch | examples/s | vs hand-written | peak RSS MB | peak GPU MB |", "|---|---|---|---|---|---|"]
+def _epoch_s(results: dict, name: str) -> float | None:
+    r = results.get(name) or {}
+    return steady(r["epoch_times"]) if "epoch_times" in r else None
+
+
+def report(results: dict[str, dict], epochs: int = 100) -> str:
+    rows = ["| contender | s/epoch | examples/s | ratio (time) | against | peak RSS MB | peak GPU MB |",
+            "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        if name == "evaluation":
+        if name in ("evaluation", "table_b_run"):
             continue
         if "error" in r:
-            rows.append(f"| {name} | failed: {r['error'].splitlines()[-1][:80]} | | | | |")
+            rows.append(f"| {name} | failed: {r['error'].strip().splitlines()[-1][:80]} | | | | | |")
             continue
-        s = steady(r["epoch_times"])
+        s, base = steady(r["epoch_times"]), BASELINE.get(name, "")
+        base_s = _epoch_s(results, base)
         ratio = f"{s / base_s:.2f}x" if base_s else ""
-        rows.append(f"| {name} | {s:.3f} | {r['examples'] / s:,.0f} | {ratio} | {r['peak_rss_mb']:.0f} | "
-                    f"{r.get('peak_gpu_mb', float('nan')):.0f} |")
+        rows.append(f"| {name} | {s:.3f} | {r['examples'] / s:,.0f} | {ratio} | {base if base_s else ''} | "
+                    f"{r['peak_rss_mb']:.0f} | {r.get('peak_gpu_mb', float('nan')):.0f} |")
+    fp32, bf16 = _epoch_s(results, "autovae fp32"), _epoch_s(results, "autovae bf16")
+    if fp32 and bf16:
+        rows.append(f"\nautovae bf16 is {fp32 / bf16:.2f}x faster per epoch than autovae fp32.")
     ev = results.get("evaluation")
     if ev and "error" not in ev:
-        rows.append(f"\nEvaluation: K=5000 NLL over 1000 test images {ev['nll_k5000_s_per_1000_images']:.1f} s, "
-                    f"peak RSS {ev['peak_rss_mb']:.0f} MB" + (f", peak GPU {ev['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in ev else "")
-                    + (f"; {ev.get('generate_fid_samples_s', 0):.1f} s to draw the FID samples" if "generate_fid_samples_s" in ev else ""))
+        old, new = ev["nll_k5000_s_per_1000_images_fp32_chunk500"], ev["nll_k5000_s_per_1000_images_default"]
+        rows.append(f"\nK=5000 NLL over 1000 test images (untrained model): {old:.1f} s in fp32 with 500 samples per "
+                    f"pass (the previous default), {new:.1f} s by default (bf16 networks, ~1000 rows per pass): "
+                    f"{old / new:.2f}x faster; NLL {ev['nll_fp32_chunk500']:.2f} against {ev['nll_default']:.2f} nats; "
+                    f"peak RSS {ev['peak_rss_mb']:.0f} MB"
+                    + (f"; {ev['generate_fid_samples_s']:.1f} s to draw the FID samples" if "generate_fid_samples_s" in ev else ""))
+    tb = results.get("table_b_run")
+    if tb and "error" not in tb and bf16:
+        per_run = epochs * (bf16 + tb["validation_s"]) + tb["test_s"]
+        rows.append(f"\nTable (b) estimate ({tb['precision']}): {epochs} epochs x ({bf16:.2f} s train + "
+                    f"{tb['validation_s']:.2f} s validation) + {tb['test_s']:.1f} s test = {per_run / 60:.1f} min per run; "
+                    f"14 runs one after another: {14 * per_run / 60:.0f} min on this machine.")
     return "\n".join(rows)
 
 
@@ -263,23 +326,25 @@ def main() -> int:
     p.add_argument("--compile", action="store_true", help="also time autovae with torch.compile")
     p.add_argument("--eval", action="store_true", help="also time and measure evaluation (K=5000 NLL)")
     p.add_argument("--fid-samples", type=int, default=0, help="with --eval: also draw this many FID samples")
-    p.add_argument("--skip", nargs="*", default=[], choices=list(CONTENDERS))
+    p.add_argument("--skip", nargs="*", default=[], choices=list(CONTENDERS), metavar="CONTENDER")
     p.add_argument("--data-dir", default=str(ROOT / "data"))
     p.add_argument("--out", default=str(ROOT / "outputs" / "bench"))
     p.add_argument("--json", help="also write the raw results here")
+    p.add_argument("--table-epochs", type=int, default=100, help="epochs per run in the table (b) estimate")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         worker(args)
         return 0
-    names = ["handwritten", "autovae"] + (["autovae+compile"] if args.compile else []) + ["pythae"]
-    names += ["evaluation"] if args.eval else []
+    names = ["handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16"]
+    names += (["autovae+compile bf16"] if args.compile else []) + ["pythae"]
+    names += ["evaluation", "table_b_run"] if args.eval else []
     if not (BENCH_SITE / "pythae").is_dir() and "pythae" not in args.skip:
         print("pythae is not installed in .bench-site (run `make bench-env`); skipping it", file=sys.stderr)
         args.skip.append("pythae")
     results = {n: run_contender(n, args) for n in names if n not in args.skip}
     print(f"Seed MNIST model, {args.subset} images, {args.epochs} epochs, batch {BATCH}:")
-    print(report(results))
+    print(report(results, args.table_epochs))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 1 if any("error" in r for r in results.values()) else 0

@@ -10,7 +10,8 @@ def test_bench_runs_every_contender(tmp_path, data_dir):
                                         str(data_dir), "--out", str(tmp_path), "--json", str(out)])
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
     results = json.loads(out.read_text())
-    assert {"handwritten", "autovae"} <= set(results)
+    assert {"handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16"} <= set(results)
     for r in results.values():
         assert r["epoch_times"] and r["peak_rss_mb"] > 0
-    assert "| autovae |" in proc.stdout and "vs hand-written" in proc.stdout
+    assert "| autovae bf16 |" in proc.stdout and "| handwritten bf16 |" in proc.stdout
+    assert "faster per epoch than autovae fp32" in proc.stdout
