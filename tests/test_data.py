@@ -121,3 +121,32 @@ def test_datamodule_binarizes_and_batches_by_index(data_dir):
     assert set(a.unique().tolist()) <= {0.0, 1.0} and not torch.equal(a, b)  # fresh draws every batch
     batches = list(TensorBatches(torch.arange(10.0), 4, shuffle=False, rank=1, world_size=2))
     assert [b.tolist() for b in batches] == [[1.0, 3.0, 5.0, 7.0], [9.0]]  # rank 1's shard
+
+
+def test_validation_is_held_out_of_training_and_never_a_test_image(data_dir):
+    """val/* drive checkpoints, pruning and the search: they must never see a test image."""
+    dm = ImageDataModule("mnist", str(data_dir), batch_size=500, val_size=10000, seed=3)
+    dm.setup()
+    assert (len(dm.train_data), len(dm.val_data), len(dm.test_data)) == (50000, 10000, 10000)
+    def key(images):  # each image's bytes, for uint8 files and [0, 1] float tensors alike
+        images = images if images.dtype == torch.uint8 else (images * 255).round().to(torch.uint8)
+        return {bytes(row.flatten().numpy()) for row in images}
+
+    train_file = key(load_split("mnist", data_dir, train=True))
+    val = key(torch.cat(list(dm.val_dataloader())))
+    test_only = key(dm.test_data) - train_file  # MNIST repeats a few images across its two files
+    assert val <= train_file and not (val & test_only)
+    assert len(val & key(dm.train_data)) < 50  # disjoint up to the training file's own duplicate images
+    again = ImageDataModule("mnist", str(data_dir), val_size=10000, seed=3)
+    again.setup()
+    assert torch.equal(again.val_data, dm.val_data)  # the split is a function of the seed
+    other = ImageDataModule("mnist", str(data_dir), val_size=10000, seed=4)
+    other.setup()
+    assert not torch.equal(other.val_data, dm.val_data)
+
+
+def test_validation_size_must_leave_training_images(data_dir):
+    with pytest.raises(ValueError, match="leaves no training images"):
+        ImageDataModule("mnist", str(data_dir), val_size=60000).setup()
+    with pytest.raises(ValueError, match="val_size must be a positive"):
+        ImageDataModule("mnist", str(data_dir), val_size=0)

@@ -80,3 +80,12 @@ def test_kl_without_closed_form_falls_back_to_monte_carlo():
         f = lambda z: stats.norm.pdf(z, m, s) * (stats.norm.logpdf(z, m, s) - stats.logistic.logpdf(z))  # noqa: E731
         ref += integrate.quad(f, -np.inf, np.inf)[0]
     assert mc.item() == pytest.approx(ref, abs=0.01)
+
+
+def test_a_component_with_no_dimensions_is_refused():
+    comps = [{"posterior": "laplace", "prior": "laplace", "fraction": 0.01},
+             {"posterior": "normal", "prior": "normal", "fraction": 0.99}]
+    with pytest.raises(PairingError, match=r"La\|\|La \(fraction 0.01\) get 0 of the 20"):
+        mixture_pairing(comps, latent_dim=20)
+    with pytest.raises(PairingError, match="latent_dim must be at least 1"):
+        mixture_pairing(comps, latent_dim=0)

@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from autovae.search.space import SearchSpace, fixed_parts, valid_pairs
-from autovae.search.study import make_storage, recover_stale_trials
+from autovae.search.study import OBJECTIVES, SearchSpaceError, check_comparable, make_storage, recover_stale_trials
 from conftest import ROOT, TINY, run_cli
 
 SMALL = [a for a in TINY if not a.startswith("trainer.max_epochs")] + [
@@ -40,6 +40,24 @@ def test_command_line_overrides_fix_parts_of_the_space():
     trial = optuna.create_study().ask()
     over = SearchSpace(latent_dim=4, fixed={"likelihood", "pairing"}).overrides(trial)
     assert not any(o.startswith(("likelihood", "pairing")) for o in over)
+
+
+def test_searching_likelihoods_by_a_density_is_refused():
+    several = SearchSpace(latent_dim=4, likelihoods=("bernoulli", "beta"))
+    for objective in ("bound", "iwae", "nll"):
+        with pytest.raises(SearchSpaceError, match="densities of different likelihoods"):
+            check_comparable([objective], several)
+    check_comparable(["fid"], several)  # comparable across likelihoods
+    check_comparable(["bound"], SearchSpace(latent_dim=4))  # the default space fixes the likelihood
+    check_comparable(["bound"], SearchSpace(latent_dim=4, likelihoods=("bernoulli", "beta"), fixed={"likelihood"}))
+    assert all(key.startswith("val/") for key, _ in OBJECTIVES.values())  # the test set never selects
+
+
+def test_default_search_refuses_before_training_when_told_to_search_likelihoods(tmp_path, data_dir):
+    proc = run_cli("search.py", search_args(tmp_path, data_dir, "search.space.likelihoods=[bernoulli,beta]",
+                                            "search.n_trials=1"))
+    assert proc.returncode != 0 and "densities of different likelihoods" in proc.stderr
+    assert not list(tmp_path.rglob("metrics.json"))  # nothing trained
 
 
 def test_fraction_encoding_writes_a_mixture_that_sums_to_one():

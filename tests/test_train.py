@@ -99,3 +99,27 @@ def test_resumed_run_ends_where_an_uninterrupted_one_ends(data_dir, tmp_path):
     assert resumed["epochs"] == straight["epochs"] == 3
     for key in ("val/elbo", "val/recon_at_mean", "test/recon_at_mean"):
         assert resumed["metrics"][key] == pytest.approx(straight["metrics"][key], rel=1e-6), key
+
+
+def test_test_metrics_mean_what_their_names_say(data_dir, tmp_path):
+    cfg = compose(tiny_overrides(data_dir, tmp_path, "trainer.max_epochs=2", "callbacks.images=null",
+                                 "evaluation.bounds=[{alpha: 1.0, samples: 1}, {alpha: 0.0, samples: 20}]",
+                                 "evaluation.nll_samples=200", "evaluation.nll_images=120"))
+    m = run(cfg)["metrics"]
+    # the NLL is positive nats: -L_{0,K}, below -L_{0,20} and -L_{1,1} up to noise on its 120 images
+    assert m["test/nll"] > 0 and m["test/nll"] < -m["test/bound_a1_k1"] + 2
+    # E_q of the reconstruction plus the KL is exactly the negative ELBO of the same samples
+    assert m["test/recon_expected"] + m["test/kl"] == pytest.approx(-m["test/elbo"], rel=1e-5)
+    assert m["test/bound_a0_k20"] >= m["test/bound_a1_k1"]
+
+
+def test_nll_covers_only_the_first_nll_images(data_dir, tmp_path):
+    """The NLL of the first 100 images equals that of a run whose test set is those 100 images."""
+    results = {}
+    for name, extra in (("first", ["evaluation.nll_images=100"]), ("subset", ["dataset.test_subset=100"])):
+        out = tmp_path / name
+        cfg = compose(tiny_overrides(data_dir, out, "trainer.max_steps=3", "callbacks.images=null",
+                                     "evaluation.bounds=[]", "evaluation.nll_samples=30", "dataset.eval_batch_size=50",
+                                     *extra))
+        results[name] = run(cfg)["metrics"]["test/nll"]
+    assert results["first"] == pytest.approx(results["subset"], rel=1e-6)

@@ -21,6 +21,22 @@ from autovae.results import COMPLETED, FAILED, RUNNING, read_metrics, write_json
 log = logging.getLogger(__name__)
 
 
+def code_version() -> dict[str, Any]:
+    """The commit this run's code came from (and whether the work tree had changes), where git knows."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if head.returncode != 0:
+        return {}
+    return {"git_commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
 def _in_multirun() -> bool:
     try:
         return HydraConfig.get().mode == RunMode.MULTIRUN
@@ -112,7 +128,7 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True)
     result: dict[str, Any] = {"status": RUNNING, "run_dir": str(out), "started": time.time(),
-                              "config": OmegaConf.to_container(cfg, resolve=True)}
+                              "code": code_version(), "config": OmegaConf.to_container(cfg, resolve=True)}
     trainer = None
     try:
         model, datamodule, trainer = build(cfg, extra_callbacks)

@@ -45,6 +45,8 @@ def log_weights(model, x: torch.Tensor, samples: int, posterior=None) -> torch.T
 def estimate_bounds(model, x: torch.Tensor, specs: Sequence[BoundSpec], chunk: int = 500,
                     posterior=None) -> dict[str, torch.Tensor]:
     """Per-example L_{alpha,K} for each spec from one stream of samples: spec i uses the first K_i."""
+    if not specs:
+        return {}
     q = posterior if posterior is not None else model.posterior(x)
     reducers = {s.key: (s, StreamingRenyi(s.alpha)) for s in specs}
     drawn, total = 0, max(s.samples for s in specs)

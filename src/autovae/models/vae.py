@@ -6,6 +6,7 @@ data, likelihoods, evaluation and logging are shared.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import lightning as L
@@ -13,15 +14,25 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from autovae.divergences import KL, Divergence, Objective
+from autovae.divergences import Divergence, Objective, analytic_kl
 from autovae.evaluation.bounds import BoundSpec, estimate_bounds
-from autovae.objectives import full_precision
+from autovae.objectives import full_precision, sample_with_log_prob
 from autovae.likelihoods import Likelihood
 from autovae.pairing import Pairing
 
 
 class DivergedError(FloatingPointError):
     """The training loss became NaN or infinite."""
+
+
+@dataclass
+class Evaluation:
+    posterior: Any
+    prior: Any
+    elbo: torch.Tensor  # (B,) log p(x|z) - KL, one posterior sample per image
+    kl: torch.Tensor  # (B,) closed form where registered, else Monte Carlo at the same sample
+    recon_expected: torch.Tensor  # (B,) reconstruction loss at that sample (E_q, seed units)
+    recon_at_mean: torch.Tensor  # (B,) reconstruction loss at the posterior mean
 
 
 def _means(*keys: str) -> nn.ModuleDict:
@@ -55,7 +66,6 @@ class VAE(L.LightningModule):
         self.nll_images = nll_images
         self.rows_per_pass = rows_per_pass
         self.nan_check_every = nan_check_every
-        self.elbo = KL(beta=1.0, samples=1)  # the reported L_{1,1}, whatever the training divergence
         self.val_metrics = _means("loss", "elbo", "kl", "recon_at_mean")
         self.test_metrics = _means(*(b.key for b in self.test_bounds), "elbo", "kl", "recon_at_mean",
                                    "recon_expected", *(["nll"] if self.nll_spec else []))
@@ -136,18 +146,23 @@ class VAE(L.LightningModule):
         if (batch_idx % self.nan_check_every == 0 or last) and bool(self._nonfinite):
             raise DivergedError(f"training loss is not finite (epoch {self.current_epoch}, step {self.global_step})")
 
-    def _evaluate(self, batch: torch.Tensor):
-        """One encoding of the batch serves the objective, the ELBO and the reconstruction loss."""
-        q, p, ll = self.posterior(batch), self.prior(), self.log_likelihood_fn(batch)
-        elbo = self.elbo(q, p, ll)
-        recon_at_mean = self.likelihood.reconstruction_loss(batch, self.decode(q.mean))
-        return q, p, ll, elbo, recon_at_mean
+    def _evaluate(self, batch: torch.Tensor) -> Evaluation:
+        """One encoding and one posterior sample per image serve the ELBO, the KL and both
+        reconstruction losses, so that recon_expected + kl = -elbo exactly."""
+        q, p = self.posterior(batch), self.prior()
+        z, log_q = sample_with_log_prob(q, 1)
+        out = self.decode(z)[0]
+        ll = full_precision(self.likelihood.log_prob(batch, out))
+        kl = analytic_kl(q, p)
+        kl = (log_q - p.log_prob(z))[0] if kl is None else kl
+        return Evaluation(q, p, ll - kl, kl, self.likelihood.reconstruction_loss(batch, out),
+                          self.likelihood.reconstruction_loss(batch, self.decode(q.mean)))
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         with self.densities_in_fp32():
-            q, p, ll, elbo, recon = self._evaluate(batch)
-            loss = elbo.loss if self.divergence is self.elbo else self.divergence(q, p, ll).loss
-        for key, value in (("loss", loss), ("elbo", elbo.bound), ("kl", elbo.kl), ("recon_at_mean", recon)):
+            ev = self._evaluate(batch)
+            loss = self.divergence(ev.posterior, ev.prior, self.log_likelihood_fn(batch)).loss
+        for key, value in (("loss", loss), ("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean)):
             self.val_metrics[key].update(value)
 
     def on_validation_epoch_end(self) -> None:
@@ -165,14 +180,12 @@ class VAE(L.LightningModule):
 
     def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         with self.densities_in_fp32():
-            q, p, ll, elbo, recon_at_mean = self._evaluate(batch)
-            bounds = estimate_bounds(self, batch, self.test_bounds, self._chunk(batch), posterior=q)
-            # E_q of the reconstruction loss (one sample per image), so recon_expected + kl = -elbo
-            recon_expected = self.likelihood.reconstruction_loss(batch, self.decode(q.rsample()))
+            ev = self._evaluate(batch)
+            bounds = estimate_bounds(self, batch, self.test_bounds, self._chunk(batch), posterior=ev.posterior)
             for key, value in bounds.items():
                 self.test_metrics[key].update(value)
-            for key, value in (("elbo", elbo.bound), ("kl", elbo.kl), ("recon_at_mean", recon_at_mean),
-                               ("recon_expected", recon_expected)):
+            for key, value in (("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean),
+                               ("recon_expected", ev.recon_expected)):
                 self.test_metrics[key].update(value)
             self._update_nll(batch)
         self._test_seen += batch.shape[0]

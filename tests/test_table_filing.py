@@ -1,0 +1,82 @@
+"""Which runs `make table` files into which cell, and what it averages: no training needed."""
+import json
+import math
+from types import SimpleNamespace
+
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from autovae.results import write_json_atomic
+from autovae.tables.collect import collect_runs
+from autovae.tables.render import cells, clashes, markdown
+from autovae.train import datamodule_from, ran_block
+from conftest import compose
+
+
+def fake_run(root, name, overrides, bound=-100.0, status="completed", old=False):
+    """A finished run folder as train.py writes it, with made-up metrics."""
+    cfg = compose([*overrides, f"paths.output_dir={root / name}", "trainer.accelerator=cpu", "logger=csv"])
+    model = instantiate(cfg.model)
+    payload = {"status": status, "config": OmegaConf.to_container(cfg, resolve=True),
+               "metrics": {"test/bound_a1_k1": bound, "test/bound_a0_k50": bound + 5,
+                           "test/recon_expected": -bound - 20, "test/kl": 20.0},
+               "ran": ran_block(model, datamodule_from(cfg), SimpleNamespace(precision="bf16-mixed"), cfg)}
+    if old:  # as written before the `ran` block, the validation split and recon_expected
+        del payload["ran"], payload["config"]["dataset"]["val_size"], payload["metrics"]["test/recon_expected"]
+        payload["metrics"]["test/recon"] = -bound - 21
+    write_json_atomic(root / name / "metrics.json", payload)
+
+
+def test_only_runs_of_the_table_definition_are_filed(tmp_path):
+    fake_run(tmp_path, "vae", ["column=N_N"])
+    for model in ("hebae", "flow", "wae", "beta_vae"):
+        fake_run(tmp_path, model, [f"model={model}"])
+    fake_run(tmp_path, "latent10", ["column=N_N", "model.latent_dim=10"])
+    fake_run(tmp_path, "fashion", ["column=N_N", "dataset=fashion_mnist"])
+    fake_run(tmp_path, "mse_var1", ["column=N_N", "likelihood=mse", "likelihood.variance=1.0"])
+    fake_run(tmp_path, "iwae_k5", ["column=N_N", "divergence=iwae", "divergence.samples=5"])
+    fake_run(tmp_path, "iwae_k50", ["column=N_N", "divergence=iwae"])
+    fake_run(tmp_path, "mse", ["column=N_N", "likelihood=mse"], bound=-600.0)
+    col = collect_runs(tmp_path)
+    filed = sorted((r.table, r.column, r.source.rsplit("/", 1)[-1]) for r in col.records)
+    assert filed == [("a", "N||N", "mse"), ("b", "N||N", "vae"), ("g", "N||N", "iwae_k50")]
+    unfiled = "\n".join(col.problems)
+    for name in ("hebae", "flow", "wae", "beta_vae", "latent10", "fashion", "mse_var1", "iwae_k5"):
+        assert f"/{name}: not part of any seed table" in unfiled
+    # the MSE bound is put in the paper's units: + 784/2 log(pi) for variance 1/2
+    mse = next(r for r in col.records if r.table == "a")
+    assert math.isclose(mse.values["bound"], -600.0 + 392 * math.log(math.pi), rel_tol=1e-9)
+
+
+def test_only_seeds_of_one_configuration_are_averaged(tmp_path):
+    fake_run(tmp_path, "s0", ["column=N_N", "seed=0"], bound=-100.0)
+    fake_run(tmp_path, "s1", ["column=N_N", "seed=1"], bound=-102.0)
+    fake_run(tmp_path, "s2", ["column=N_N", "seed=2"], bound=math.nan, status="failed")
+    fake_run(tmp_path, "la", ["column=La_N", "seed=0", "model.optimizer.lr=1e-3"], bound=-110.0)
+    fake_run(tmp_path, "la_other_lr", ["column=La_N", "seed=0", "model.optimizer.lr=3e-3"], bound=-120.0)
+    col = collect_runs(tmp_path)
+    table = cells(col)
+    nn = table[("b", "bound", "N||N")]
+    assert (nn.mean, nn.runs, nn.failed) == (-101.0, 3, 1)
+    assert nn.ours.endswith("[1 of 3 failed]")
+    la = table[("b", "bound", "La||N")]
+    assert la.clash == 2 and la.ours == "clash: 2 configs" and la.diff is None
+    assert any("model.optimizer.lr: 0.001 / 0.003" in c for c in clashes(col))
+    assert "clash: 2 configs" in markdown(col)
+
+
+def test_runs_from_before_the_fixes_are_read_and_marked(tmp_path):
+    fake_run(tmp_path, "old", ["column=N_N"], bound=-100.0, old=True)
+    col = collect_runs(tmp_path)
+    assert [r.values["recon"] for r in col.records] == [79.0]
+    notes = "\n".join(col.notes)
+    for fix in ("predates the `ran` record", "predates the validation split", "predates test/recon_expected"):
+        assert fix in notes
+    assert "Runs read from older records" in markdown(col)
+
+
+def test_beta_vae_records_the_beta_that_trained(tmp_path):
+    for name, extra in (("default", []), ("two", ["divergence.beta=2"])):
+        fake_run(tmp_path, name, ["model=beta_vae", *extra])
+    betas = {p.parent.name: json.loads(p.read_text())["ran"]["objective"]["beta"] for p in tmp_path.rglob("metrics.json")}
+    assert betas == {"default": 4.0, "two": 2.0}
