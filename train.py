@@ -12,9 +12,15 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics fro
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from autovae.cli import known_errors, quiet_third_party, results_table
     from autovae.train import run
 
-    return run(cfg).get("objective")
+    quiet_third_party()
+    with known_errors(cfg.paths.output_dir):
+        result = run(cfg)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(results_table(result), flush=True)
+    return result.get("objective")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ def wandb_has_credentials() -> bool:
 
 def wandb_logger(project: str, save_dir: str, name: str | None = None, group: str | None = None,
                  mode: str = "auto", **kwargs):
-    """A Lightning WandbLogger; mode=auto goes offline unless W&B credentials are present."""
+    """A Lightning WandbLogger; mode=auto goes offline unless W&B credentials are present.
+
+    The run id is a function of the run folder, so a resumed run continues the same W&B run."""
+    import hashlib
+
     from lightning.pytorch.loggers import WandbLogger
 
     if mode == "auto":
@@ -26,5 +30,32 @@ def wandb_logger(project: str, save_dir: str, name: str | None = None, group: st
     os.environ.setdefault("WANDB_SILENT", "true")
     if mode == "disabled":
         kwargs["mode"] = "disabled"
+    kwargs.setdefault("id", hashlib.sha1(str(Path(save_dir).resolve()).encode()).hexdigest()[:16])
+    kwargs.setdefault("resume", "allow")
     return WandbLogger(project=project, save_dir=save_dir, name=name, group=group or None,
                        offline=mode == "offline", **kwargs)
+
+
+def history_csv_logger(save_dir: str, name: str = "csv", version: str = ""):
+    """Lightning's CSVLogger, except that a resumed run appends to its metrics.csv rather than
+    deleting it (the epochs before a kill stay; train.py drops the ones that will be trained again)."""
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+    class AppendingWriter(ExperimentWriter):
+        def _check_log_dir_exists(self) -> None:
+            if os.path.isfile(self.metrics_file_path):
+                with open(self.metrics_file_path, newline="") as f:
+                    self.metrics_keys = list(next(csv.reader(f), []))
+
+    class HistoryCSVLogger(CSVLogger):
+        @property
+        def experiment(self):
+            if self._experiment is None:
+                self._fs.makedirs(self.root_dir, exist_ok=True)
+                self._experiment = AppendingWriter(log_dir=self.log_dir)
+            return self._experiment
+
+    return HistoryCSVLogger(save_dir=save_dir, name=name, version=version)

@@ -11,13 +11,14 @@ from torch import nn
 
 from autovae.distributions.families import get_family
 from autovae.distributions.product import BlockProduct
+from autovae.errors import ConfigError
 
 
-class InfiniteKLError(ValueError):
+class InfiniteKLError(ConfigError):
     """The posterior-prior pair has an infinite KL divergence for every parameter value."""
 
 
-class PairingError(ValueError):
+class PairingError(ConfigError):
     """A pairing specification that cannot be built (fractions, dimensions)."""
 
 

@@ -59,3 +59,18 @@ def as_float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as {"a.b.c": value}."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def without(flat: dict[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
+    """The flattened config less the keys equal to, or under, any of ``prefixes``."""
+    return {k: v for k, v in flat.items() if not any(k == p or k.startswith(p.rstrip(".") + ".") for p in prefixes)}

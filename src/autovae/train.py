@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -15,8 +16,12 @@ from hydra.utils import instantiate
 from optuna.exceptions import TrialPruned
 from omegaconf import DictConfig, OmegaConf
 
+from autovae.checkpoints import checkpoint_epoch, usable_checkpoint
+from autovae.config_checks import check_config
+from autovae.errors import AutovaeError
 from autovae.models.vae import DivergedError
 from autovae.results import COMPLETED, FAILED, RUNNING, read_metrics, write_json_atomic
+from autovae.run_folder import check_folder, config_hash, keep_record, restore_record, should_skip, trim_history
 
 log = logging.getLogger(__name__)
 
@@ -108,27 +113,40 @@ def _evaluate_split(model, datamodule, trainer, split: str) -> dict[str, float]:
     return _metrics(trainer)
 
 
-def _resume_checkpoint(cfg: DictConfig, out: Path) -> str | None:
+def _resume_checkpoint(cfg: DictConfig, out: Path) -> tuple[str | None, int | None]:
+    """(checkpoint, its epoch): an explicit ckpt_path must load; the folder's own last.ckpt is set
+    aside with a warning when corrupt, and the run starts from scratch."""
     if cfg.get("ckpt_path"):
-        return str(cfg.ckpt_path)
-    last = out / "checkpoints" / "last.ckpt"
-    return str(last) if last.exists() else None
+        return str(cfg.ckpt_path), checkpoint_epoch(cfg.ckpt_path)
+    return usable_checkpoint(out / "checkpoints" / "last.ckpt")
 
 
 def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
     """Trains and tests one config. Returns (and writes to metrics.json) its status and metrics."""
     out = Path(cfg.paths.output_dir)
-    previous = read_metrics(out)
-    if cfg.get("skip_completed") and previous and previous.get("status") == COMPLETED:
-        log.info("skipping %s: metrics.json says it completed", out)
-        return previous
     on_error = cfg.get("on_error", "auto")
     record_errors = on_error == "record" or (on_error == "auto" and _in_multirun())
+    try:
+        check_config(cfg)
+        config = OmegaConf.to_container(cfg, resolve=True)
+        previous = read_metrics(out)
+        check_folder(out, previous, config, cfg.get("on_config_change", "refuse"))
+    except AutovaeError as err:  # nothing written: the folder may hold another run's record
+        if not record_errors:
+            raise
+        log.error("refused %s: %s", out, err)
+        return {"status": "refused", "error": str(err), "run_dir": str(out)}
+    if should_skip(previous, cfg.get("skip_completed")):
+        restore_record(out)
+        log.info("skipping %s: metrics.json says it completed", out)
+        return previous
+    if previous is None and _is_rank_zero():
+        keep_record(out)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True)
     result: dict[str, Any] = {"status": RUNNING, "run_dir": str(out), "started": time.time(),
-                              "code": code_version(), "config": OmegaConf.to_container(cfg, resolve=True)}
+                              "code": code_version(), "config_hash": config_hash(config), "config": config}
     trainer = None
     try:
         model, datamodule, trainer = build(cfg, extra_callbacks)
@@ -137,15 +155,16 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
         log.info("precision %s (%s); validation: %d images held out of the training set; the test set is "
                  "used only by the final evaluation", result["ran"]["precision"],
                  precision_reason(cfg, result["ran"]["precision"]), datamodule.val_size)
-        if _is_rank_zero():
-            write_json_atomic(out / "metrics.json", result)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, out))
-        metrics = _metrics(trainer)  # validation metrics; test() replaces callback_metrics
+        _write(out, result)
+        result["fit_metrics"] = _fit(cfg, out, model, datamodule, trainer, previous)
+        _write(out, result)  # a kill during testing keeps the fit's metrics for the restart
+        metrics = dict(result["fit_metrics"])
         if cfg.evaluation.get("bounds_on_val", False):  # model selection (the search) reads these
             metrics.update(_evaluate_split(model, datamodule, trainer, "val"))
         if cfg.evaluation.get("test", True):
             trainer.test(model, datamodule=datamodule, verbose=False)
             metrics.update(_metrics(trainer))
+        _refuse_nonfinite_test(metrics)
         result.update(status=COMPLETED, metrics=metrics)
         result["objective"] = result["metrics"].get("val/elbo")
     except TrialPruned:
@@ -159,15 +178,40 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
                       metrics=_metrics(trainer) if trainer else {})
         if not record_errors:
             raise
-        log.exception("run failed; recorded in metrics.json and continuing the sweep")
+        log.error("run failed (%s: %s); recorded in metrics.json and continuing the sweep", type(err).__name__, err)
+        log.debug("traceback", exc_info=True)
     finally:
         result.update(finished=time.time(), duration_s=time.time() - result["started"])
         if trainer is not None:
             result.update(epochs=trainer.current_epoch, global_step=trainer.global_step)
-        if _is_rank_zero():
-            write_json_atomic(out / "metrics.json", result)
+        _write(out, result)
         _finish_loggers(trainer)
     return result
+
+
+def _write(out: Path, result: dict[str, Any]) -> None:
+    if _is_rank_zero():
+        write_json_atomic(out / "metrics.json", result)
+
+
+def _fit(cfg: DictConfig, out: Path, model, datamodule, trainer, previous: dict | None) -> dict[str, float]:
+    """Trains (resuming from the folder's checkpoint) and returns the training and validation metrics."""
+    ckpt, ckpt_epoch = _resume_checkpoint(cfg, out)
+    if ckpt_epoch is not None:
+        trim_history(out / "csv" / "metrics.csv", ckpt_epoch)
+        log.info("resuming from %s (epoch %d)", ckpt, ckpt_epoch)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
+    metrics = _metrics(trainer)
+    if "val/elbo" not in metrics and previous and previous.get("fit_metrics"):
+        return dict(previous["fit_metrics"])  # killed while testing: training had already ended
+    return metrics
+
+
+def _refuse_nonfinite_test(metrics: dict[str, float]) -> None:
+    """A NaN test bound is a diverged model, not a number to average into a table."""
+    bad = sorted(k for k, v in metrics.items() if k.startswith("test/") and not math.isfinite(v))
+    if bad:
+        raise DivergedError(f"non-finite test metrics: {', '.join(bad)}")
 
 
 def _finish_loggers(trainer) -> None:

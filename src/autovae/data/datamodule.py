@@ -13,7 +13,7 @@ import lightning as L
 import torch
 
 from autovae.data.datasets import IMAGE_SHAPES, load_split, seed_from
-from autovae.distributions.families import UnknownOptionError
+from autovae.errors import UnknownOptionError
 
 log = logging.getLogger(__name__)
 BINARIZATIONS = ("none", "static", "dynamic")

@@ -12,14 +12,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from autovae.distributions.families import UnknownOptionError
+from autovae.errors import DataNotFoundError, UnknownOptionError  # noqa: F401  (DataNotFoundError re-exported)
 
 LOADERS: dict[str, Callable[[Path, bool, bool], torch.Tensor]] = {}
 IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {}
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The dataset is not on disk and could not be downloaded."""
 
 
 def register_dataset(name: str, image_shape: tuple[int, int, int]):

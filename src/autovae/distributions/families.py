@@ -11,12 +11,10 @@ import torch
 from torch import distributions as D
 
 from autovae.distributions.logistic import Logistic
+from autovae.errors import UnknownOptionError  # noqa: F401  (re-exported: its historical home)
 
 FAMILIES: dict[str, type["Family"]] = {}
 
-
-class UnknownOptionError(ValueError):
-    """An option name that is not registered; the message lists the valid ones."""
 
 
 def register_family(name: str):

@@ -21,10 +21,11 @@ import torch.nn.functional as F
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from autovae.divergences import Objective
+from autovae.errors import ConfigError
 from autovae.models.vae import VAE
 
 
-class BatchTooSmallError(ValueError):
+class BatchTooSmallError(ConfigError):
     """HEBAE's covariance needs more examples in a batch than latent dimensions."""
 
 

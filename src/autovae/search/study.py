@@ -15,7 +15,7 @@ from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
-from autovae.distributions.families import UnknownOptionError
+from autovae.errors import ConfigError, UnknownOptionError
 from autovae.results import COMPLETED
 from autovae.search.space import SearchSpace, finite, fixed_parts
 
@@ -40,7 +40,7 @@ def check_comparable(objectives: Sequence[str], space: SearchSpace) -> None:
             "or search.space.likelihoods=[bernoulli]) or search with objectives [fid] or [kid].")
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(ConfigError):
     """A search space or objective that cannot give a meaningful ranking."""
 
 

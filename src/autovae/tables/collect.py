@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autovae.results import COMPLETED, FAILED, METRICS_FILE, as_float
+from autovae.results import COMPLETED, FAILED, METRICS_FILE, as_float, flatten, without
 from autovae.tables.paper import COLUMNS, TABLES
 
 # The seed's printed setup, shared by every table.
@@ -34,7 +34,7 @@ TABLE_DEFINITIONS = {
     "g": ({"name": "Bernoulli"}, {"name": "renyi", "alpha": 0.0, "samples": 50}),
 }
 # Settings that never change what a run computes: left out when grouping runs into seeds.
-NOT_PART_OF_A_GROUP = ("seed", "dataset.seed", "paths.", "run_name", "sweep_name", "skip_completed", "on_error",
+NOT_PART_OF_A_GROUP = ("seed", "dataset.seed", "paths", "run_name", "sweep_name", "skip_completed", "on_error",
                        "ckpt_path", "logger", "callbacks.progress_bar", "callbacks.images", "callbacks.model_checkpoint",
                        "callbacks.lr_monitor", "trainer.enable_progress_bar", "trainer.default_root_dir",
                        "trainer.enable_model_summary", "trainer.log_every_n_steps", "hydra", "column")
@@ -152,19 +152,9 @@ def paper_unit_offset(facts: dict, image_shape) -> float:
     return 0.0
 
 
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out = {}
-        for k, v in node.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: node}
-
-
 def group_key(config: dict) -> tuple[str, dict]:
     """A hash of the resolved config without the seed and without run bookkeeping."""
-    flat = {k: v for k, v in flatten(config).items()
-            if not any(k == p or k.startswith(p if p.endswith(".") else p + ".") for p in NOT_PART_OF_A_GROUP)}
+    flat = without(flatten(config), NOT_PART_OF_A_GROUP)
     digest = hashlib.sha1(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return digest, flat
 

@@ -1,0 +1,30 @@
+"""Errors whose message tells the user what is wrong and what to do.
+
+The entry points print an ``AutovaeError`` as one or two lines and exit non-zero; the traceback goes
+to the run folder's ``error.log``. Anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+
+class AutovaeError(Exception):
+    """A known failure: bad configuration, missing or corrupt data or checkpoint, unusable folder."""
+
+
+class ConfigError(AutovaeError, ValueError):
+    """A configuration value that cannot work; the message names the key, the value and what is allowed."""
+
+
+class UnknownOptionError(ConfigError):
+    """An option name that does not exist; the message lists the valid ones."""
+
+
+class DataNotFoundError(AutovaeError, FileNotFoundError):
+    """The dataset is not on disk (or is corrupt) and could not be downloaded."""
+
+
+class CorruptCheckpointError(AutovaeError):
+    """A checkpoint that cannot be read."""
+
+
+class RunFolderError(AutovaeError):
+    """A run folder that cannot be used: it holds another configuration's run, or cannot be written."""
