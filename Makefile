@@ -2,7 +2,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 RUNS   ?= outputs
-STUDY  ?= autovae
+STUDY  ?= autovae-mnist
 ARGS   ?=
 PYTEST_ARGS ?=
 

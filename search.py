@@ -14,10 +14,13 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics fro
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
+    from autovae.cli import known_errors, quiet_third_party
     from autovae.search.report import summary
     from autovae.search.study import run_study
 
-    study = run_study(cfg, HydraConfig.get().overrides.task)
+    quiet_third_party()
+    with known_errors(None):
+        study = run_study(cfg, HydraConfig.get().overrides.task)
     print(summary(study))
 
 

@@ -1,9 +1,10 @@
 """The seed's figures.
 
-  python scripts/plots.py landscape [out=kl_landscape.png]
-  python scripts/plots.py renyi run=RUN_DIR [run=RUN_DIR ...] [samples=50] [images=500] [out=renyi.png]
+  python scripts/plots.py landscape [out=outputs/plots/kl_landscape.png]
+  python scripts/plots.py renyi run=RUN_DIR [run=RUN_DIR ...] [samples=50] [images=500] [out=outputs/plots/renyi.png]
 """
 import sys
+from pathlib import Path
 
 import torch
 
@@ -11,6 +12,7 @@ from autovae.evaluation.plots import bound_vs_alpha, plot_bound_vs_alpha, plot_k
 from autovae.evaluation.restore import load_model
 from autovae.train import datamodule_from
 
+PLOTS = Path(__file__).resolve().parents[1] / "outputs" / "plots"
 ALPHAS = [-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 
 
@@ -22,7 +24,7 @@ def main(argv: list[str]) -> int:
     opts = {k: v for k, v in pairs if k != "run"}
     if kind == "landscape":
         out = plot_kl_landscapes([("normal", "normal"), ("laplace", "laplace"), ("cauchy", "cauchy")],
-                                 opts.get("out", "kl_landscape.png"))
+                                 opts.get("out", PLOTS / "kl_landscape.png"))
     else:
         samples, n = int(opts.get("samples", 50)), int(opts.get("images", 500))
         curves = {}
@@ -32,7 +34,7 @@ def main(argv: list[str]) -> int:
             dm.setup()
             torch.manual_seed(0)
             curves[model.pairing.label] = bound_vs_alpha(model, dm.test_data[:n], ALPHAS, samples)
-        out = plot_bound_vs_alpha(ALPHAS, curves, opts.get("out", "renyi.png"), samples)
+        out = plot_bound_vs_alpha(ALPHAS, curves, opts.get("out", PLOTS / "renyi.png"), samples)
     print(f"wrote {out}")
     return 0
 

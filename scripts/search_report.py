@@ -18,6 +18,11 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     log_dir = Path(args.get("paths.log_dir", "outputs"))
+    journal = log_dir / "search" / f"{name}.journal"
+    if not args.get("search.storage") and not journal.exists():  # do not leave an empty journal behind
+        print(f"no study {name!r}: {journal} does not exist (python search.py search.study_name={name} makes it)",
+              file=sys.stderr)
+        return 1
     storage = make_storage(args.get("search.storage"), log_dir / "search", name, 60, 120, 0)
     try:
         study = optuna.load_study(study_name=name, storage=storage)

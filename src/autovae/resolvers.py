@@ -19,6 +19,26 @@ def job_dirname(override_dirname: str) -> str:
     return name
 
 
+def swept_dirname(sweep_dir: str) -> str:
+    """A sweep job's folder named by the swept keys only (``column=N_N,seed=1``), so that fixed
+    settings such as ``++trainer.*`` never push the swept values out of the name. Falls back to every
+    override when the sweep's multirun.yaml cannot tell which keys were swept."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    job = HydraConfig.get()
+    task = list(job.overrides.task)
+    try:
+        sweep = OmegaConf.load(Path(sweep_dir) / "multirun.yaml")
+        parsed = OverridesParser.create().parse_overrides(list(sweep.hydra.overrides.task))
+        swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
+        swept |= set((OmegaConf.select(sweep, "hydra.sweeper.params") or {}).keys())
+    except Exception:  # no multirun.yaml (a single run) or an unreadable one
+        swept = set()
+    chosen = [o for o in task if o.lstrip("+~").split("=", 1)[0] in swept]
+    return job_dirname(",".join(chosen) if chosen else job.job.override_dirname)
+
+
 def wandb_group(mode: str, sweep_name: str) -> str | None:
     """Jobs of one multirun share a W&B group (the sweep's name); single runs have none."""
     return sweep_name if str(mode).endswith("MULTIRUN") else None
@@ -47,7 +67,7 @@ def fast_precision(accelerator: str = "auto") -> str:
     return choose(accelerator)
 
 
-RESOLVERS = {"fast_precision": fast_precision, "ray_temp_dir": ray_temp_dir, "job_dirname": job_dirname, "abspath": lambda p: str(Path(p).resolve()), "wandb_group": wandb_group}
+RESOLVERS = {"fast_precision": fast_precision, "swept_dirname": swept_dirname, "ray_temp_dir": ray_temp_dir, "job_dirname": job_dirname, "abspath": lambda p: str(Path(p).resolve()), "wandb_group": wandb_group}
 
 
 def register() -> None:

@@ -5,6 +5,8 @@ training loop never decodes a sample: it indexes these tensors.
 """
 from __future__ import annotations
 
+import filecmp
+import logging
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -14,6 +16,7 @@ import torch
 
 from autovae.errors import DataNotFoundError, UnknownOptionError  # noqa: F401  (DataNotFoundError re-exported)
 
+log = logging.getLogger(__name__)
 LOADERS: dict[str, Callable[[Path, bool, bool], torch.Tensor]] = {}
 IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {}
 
@@ -43,7 +46,8 @@ def load_split(name: str, root: str | Path, train: bool, verify_checksums: bool 
 
 
 def seed_from(source: str | Path | None, root: str | Path, folder: str) -> None:
-    """Copies ``<source>/<folder>/raw/*`` into ``<root>/<folder>/raw`` when missing (offline MNIST)."""
+    """Copies ``<source>/<folder>/raw/*`` into ``<root>/<folder>/raw`` when missing or different
+    (a truncated or corrupt archive is replaced by the intact copy, with a warning)."""
     if not source:
         return
     src = Path(source) / folder / "raw"
@@ -52,8 +56,14 @@ def seed_from(source: str | Path | None, root: str | Path, folder: str) -> None:
         return
     dst.mkdir(parents=True, exist_ok=True)
     for f in src.iterdir():
-        if not (dst / f.name).exists():
-            shutil.copy2(f, dst / f.name)
+        target = dst / f.name
+        if target.exists() and filecmp.cmp(f, target, shallow=False):
+            continue
+        if target.exists():
+            log.warning("%s differs from the intact copy in %s (corrupt or truncated): copying it again", target, src)
+            for extracted in dst.glob(f"{f.name.removesuffix('.gz')}"):
+                extracted.unlink()  # torchvision extracted the corrupt archive; let it extract again
+        shutil.copy2(f, target)
 
 
 def _unverified(cls):
