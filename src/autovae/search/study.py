@@ -112,6 +112,7 @@ def recover_stale_trials(study: optuna.Study) -> int:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid", -1)):
             continue
+        study._storage.set_trial_user_attr(t._trial_id, "killed", True)  # it does not use up a slot
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         if not t.user_attrs.get("retried_from"):
             study.enqueue_trial(t.params, user_attrs={"retried_from": t.number})
@@ -125,6 +126,35 @@ def _alive(pid: int) -> bool:
         return True
     except (OSError, ValueError):
         return False
+
+
+class OverBudget(Exception):
+    """This trial started after the study's n_trials slots were all taken (by any worker)."""
+
+
+def counted_trials(study: optuna.Study) -> list:
+    """Trials that use a slot of n_trials: finished (complete, pruned, failed on their own) or running.
+    A killed trial (failed by a heartbeat or by a restarted worker) and its retry count once."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in trials} | {t.user_attrs.get("retried_from") for t in trials}
+
+    def counts(t) -> bool:
+        if t.user_attrs.get("over_budget"):
+            return False
+        if t.state == TrialState.FAIL:
+            return not (t.user_attrs.get("killed") or t.number in retried)
+        return t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+    return [t for t in trials if counts(t)]
+
+
+def admit(trial: optuna.Trial, n_trials: int) -> None:
+    """Trial numbers are handed out atomically by the storage: a trial runs only when fewer than
+    n_trials counted trials have smaller numbers, so racing workers never exceed n_trials."""
+    ahead = [t for t in counted_trials(trial.study) if t.number < trial.number]
+    if len(ahead) >= n_trials:
+        trial.set_user_attr("over_budget", True)
+        raise OverBudget(f"trial {trial.number}: the study's {n_trials} trials are taken")
 
 
 class Objective:
@@ -156,6 +186,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial):
         from autovae.train import run
 
+        admit(trial, int(self.cfg.search.n_trials))
         cfg = self.trial_config(trial)
         callbacks = []
         if self.prune:
@@ -196,7 +227,7 @@ def run_study(cfg: DictConfig, task_overrides: Sequence[str]) -> optuna.Study:
         recovered = recover_stale_trials(study)
         if recovered:
             log.warning("re-queued %d trial(s) left running by a dead worker", recovered)
-    done_states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    study.optimize(Objective(cfg, base, space, objectives), n_trials=None, timeout=s.timeout,
-                   callbacks=[optuna.study.MaxTrialsCallback(s.n_trials, states=done_states)], gc_after_trial=True)
+    objective, started = Objective(cfg, base, space, objectives), time.time()
+    while len(counted_trials(study)) < s.n_trials and (s.timeout is None or time.time() - started < s.timeout):
+        study.optimize(objective, n_trials=1, catch=(OverBudget,), gc_after_trial=True)
     return study
