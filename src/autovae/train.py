@@ -197,14 +197,17 @@ def _write(out: Path, result: dict[str, Any]) -> None:
 def _fit(cfg: DictConfig, out: Path, model, datamodule, trainer, previous: dict | None) -> dict[str, float]:
     """Trains (resuming from the folder's checkpoint) and returns the training and validation metrics."""
     ckpt, ckpt_epoch = _resume_checkpoint(cfg, out)
-    if ckpt_epoch is not None:
-        trim_history(out / "csv" / "metrics.csv", ckpt_epoch)
-        log.info("resuming from %s (epoch %d)", ckpt, ckpt_epoch)
+    if ckpt_epoch is not None:  # saved at the end of epoch ckpt_epoch: training goes on with the next
+        trim_history(out / "csv" / "metrics.csv", ckpt_epoch + 1)
+        log.info("resuming from %s (after epoch %d)", ckpt, ckpt_epoch)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
     metrics = _metrics(trainer)
-    if "val/elbo" not in metrics and previous and previous.get("fit_metrics"):
+    if "val/elbo" in metrics:
+        return metrics
+    if previous and previous.get("fit_metrics"):
         return dict(previous["fit_metrics"])  # killed while testing: training had already ended
-    return metrics
+    trainer.validate(model, datamodule=datamodule, verbose=False)  # training ended before a record of it
+    return _metrics(trainer)
 
 
 def _refuse_nonfinite_test(metrics: dict[str, float]) -> None:

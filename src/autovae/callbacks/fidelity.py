@@ -40,7 +40,8 @@ def fidelity_metrics(generated: torch.Tensor, reference: torch.Tensor, *, isc: b
     kwargs = dict(input1=UInt8Images(generated), input2=UInt8Images(reference), isc=isc, fid=fid, kid=kid,
                   cuda=torch.cuda.is_available() if cuda is None else cuda, batch_size=batch_size,
                   feature_extractor=feature_extractor, kid_subset_size=min(kid_subset_size, n), verbose=False,
-                  feature_extractor_weights_path=feature_extractor_weights_path, samples_find_deep=False)
+                  feature_extractor_weights_path=feature_extractor_weights_path, samples_find_deep=False,
+                  save_cpu_ram=True)  # no DataLoader worker processes: they fail inside joblib workers and warn elsewhere
     if reference_cache:
         kwargs.update(input2_cache_name=reference_cache, cache=True, cache_root=cache_root)
     else:

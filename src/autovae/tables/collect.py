@@ -37,7 +37,9 @@ TABLE_DEFINITIONS = {
 NOT_PART_OF_A_GROUP = ("seed", "dataset.seed", "paths", "run_name", "sweep_name", "skip_completed", "on_error",
                        "ckpt_path", "logger", "callbacks.progress_bar", "callbacks.images", "callbacks.model_checkpoint",
                        "callbacks.lr_monitor", "trainer.enable_progress_bar", "trainer.default_root_dir",
-                       "trainer.enable_model_summary", "trainer.log_every_n_steps", "hydra", "column")
+                       "trainer.enable_model_summary", "trainer.log_every_n_steps", "trainer.plugins", "threads",
+                       "dataset.data_dir", "dataset.seed_dir", "callbacks.fidelity.cache_root", "on_config_change",
+                       "hydra", "column")
 
 
 @dataclass
