@@ -97,8 +97,11 @@ def test_resumed_run_ends_where_an_uninterrupted_one_ends(data_dir, tmp_path):
     resumed = run(compose(tiny_overrides(data_dir, tmp_path / "resumed", "trainer.max_epochs=3",
                                          "skip_completed=false")))  # continues from checkpoints/last.ckpt
     assert resumed["epochs"] == straight["epochs"] == 3
-    for key in ("val/elbo", "val/recon_at_mean", "test/recon_at_mean"):
+    for key in ("val/elbo", "val/recon_at_mean", "test/recon_at_mean", "test/bound_a1_k1", "test/kl"):
         assert resumed["metrics"][key] == pytest.approx(straight["metrics"][key], rel=1e-6), key
+    # the CSV history of the first start is kept, and each epoch appears once
+    epochs = lambda out: sorted({r["epoch"] for r in csv.DictReader(open(out / "csv" / "metrics.csv")) if r.get("val/elbo")})  # noqa: E731
+    assert epochs(tmp_path / "resumed") == epochs(tmp_path / "straight") == ["0", "1", "2"]
 
 
 def test_test_metrics_mean_what_their_names_say(data_dir, tmp_path):

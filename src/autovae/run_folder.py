@@ -45,13 +45,14 @@ def differing_keys(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
 
 
-def check_folder(out: Path, previous: dict | None, config: dict, on_change: str = "refuse") -> None:
-    """Refuses (or, with on_change=restart, sets aside) a run of another configuration in ``out``."""
+def check_folder(out: Path, previous: dict | None, config: dict, on_change: str = "refuse") -> dict | None:
+    """Refuses (or, with on_change=restart, sets aside) a run of another configuration in ``out``.
+    Returns the folder's run record that still stands (None once set aside)."""
     if not previous or "config" not in previous:
-        return
+        return previous
     keys = differing_keys(previous["config"], config)
     if not keys:
-        return
+        return previous
     shown = ", ".join(f"{k}: {flatten(previous['config']).get(k, '<absent>')!r} -> {flatten(config).get(k, '<absent>')!r}"
                       for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
     if on_change != "restart":
@@ -65,6 +66,7 @@ def check_folder(out: Path, previous: dict | None, config: dict, on_change: str 
         if (out / name).exists():
             shutil.move(str(out / name), str(aside / name))
     log.warning("on_config_change=restart: the previous run (%s) moved to %s", shown, aside)
+    return None
 
 
 def keep_record(out: Path) -> None:

@@ -130,7 +130,7 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
         check_config(cfg)
         config = OmegaConf.to_container(cfg, resolve=True)
         previous = read_metrics(out)
-        check_folder(out, previous, config, cfg.get("on_config_change", "refuse"))
+        previous = check_folder(out, previous, config, cfg.get("on_config_change", "refuse"))
     except AutovaeError as err:  # nothing written: the folder may hold another run's record
         if not record_errors:
             raise
