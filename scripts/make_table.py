@@ -7,9 +7,12 @@ the Markdown, and lists run directories it skipped (corrupt, unfinished, outside
 cells where runs of different configurations clash, and runs read from older records.
 """
 import sys
+from pathlib import Path
 
 from autovae.tables.collect import Collection, collect_runs, collect_study, collect_wandb
-from autovae.tables.render import clashes, markdown, write_all
+from autovae.results import write_text_atomic
+from autovae.tables.claims import claims_markdown
+from autovae.tables.render import clashes, markdown, tables_present, write_all
 
 
 def main(argv: list[str]) -> int:
@@ -35,6 +38,10 @@ def main(argv: list[str]) -> int:
         collection.problems += extra.problems
         collection.notes += extra.notes
     for path in write_all(collection, args.get("out", runs), args.get("name", "table")):
+        print(f"wrote {path}", file=sys.stderr)
+    if "b" in tables_present(collection):  # the claims table (b) makes, judged on these runs
+        path = Path(args.get("out", runs)) / f"{args.get('name', 'table')}_claims.md"
+        write_text_atomic(path, claims_markdown(collection, "b"))
         print(f"wrote {path}", file=sys.stderr)
     print(markdown(collection))
     for problem in collection.problems:

@@ -180,7 +180,7 @@ def record_from(payload: dict, source: str, table: str | None = None, column: st
     recon = metrics.get("test/recon_expected", metrics.get("test/recon"))
     values = {"bound": as_float(metrics.get(bound_key)) + paper_unit_offset(facts, image_shape),
               "recon": as_float(recon), "fid": as_float(metrics.get("test/fid")),
-              "kid": as_float(metrics.get("test/kid"))}
+              "kid": as_float(metrics.get("test/kid")), "fid_samples": as_float(metrics.get("test/fidelity_samples"))}
     group, flat = group_key(config)
     rec = RunRecord(table, column, payload.get("status", FAILED), values, source, group, flat)
     return rec, [f"{source}: {n}" for n in notes]

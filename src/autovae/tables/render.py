@@ -100,10 +100,18 @@ def _cell_text(cell: Cell | None, table: str, metric: str, column: str) -> str:
     return f"{cell.ours} (paper {paper_text}" + (f", Δ {diff:+.3g})" if diff is not None else ")")
 
 
-def _rows(table: str, table_cells) -> list[list[str]]:
+def _rows(table: str, table_cells, samples: str = "") -> list[list[str]]:
     _, _, _, bound_label, recon_label = TABLES[table]
-    labels = {"bound": bound_label, "recon": recon_label, "fid": "FID", "kid": "KID"}
+    labels = {"bound": bound_label, "recon": f"{recon_label} (E_q)", "fid": f"FID{samples}", "kid": f"KID{samples}"}
     return [[labels[m], *[_cell_text(table_cells.get((table, m, c)), table, m, c) for c in COLUMNS]] for m in METRICS]
+
+
+def fidelity_samples(collection: Collection, table: str) -> str:
+    """" (1,000 samples)" when the table's FID/KID come from that many samples: FID from fewer samples
+    than the paper's 10,000 is biased upward, so only orderings compare."""
+    counts = sorted({int(r.values["fid_samples"]) for r in collection.records
+                     if r.table == table and math.isfinite(r.values.get("fid_samples", math.nan))})
+    return f" ({' / '.join(f'{n:,}' for n in counts)} samples)" if counts else ""
 
 
 def tables_present(collection: Collection) -> list[str]:
@@ -116,7 +124,7 @@ def markdown(collection: Collection) -> str:
     for t in tables_present(collection):
         header = [c.replace("||", "‖") for c in COLUMNS]  # a literal | would split the Markdown cell
         parts.append(f"\n## ({t}) {TABLES[t][0]}\n\n| metric | " + " | ".join(header) + " |\n|" + "---|" * (len(COLUMNS) + 1))
-        parts += ["| " + " | ".join(row) + " |" for row in _rows(t, table_cells)]
+        parts += ["| " + " | ".join(row) + " |" for row in _rows(t, table_cells, fidelity_samples(collection, t))]
     for title, lines in (("Clashes: runs of different configurations in one cell", clashes(collection)),
                          ("Runs read from older records", collection.notes),
                          ("Skipped run directories and runs outside the seed tables", collection.problems)):
@@ -137,7 +145,7 @@ def latex(collection: Collection) -> str:
     for t in tables_present(collection):
         out.append(f"% ({t}) {TABLES[t][0]}\n\\begin{{tabular}}{{l{'l' * len(COLUMNS)}}}\n\\hline")
         out.append(" & ".join(["metric", *map(_tex_escape, COLUMNS)]) + r" \\ \hline")
-        out += [" & ".join(map(_tex_escape, row)) + r" \\" for row in _rows(t, table_cells)]
+        out += [" & ".join(map(_tex_escape, row)) + r" \\" for row in _rows(t, table_cells, fidelity_samples(collection, t))]
         out.append("\\hline\n\\end{tabular}\n")
     return "\n".join(out)
 
