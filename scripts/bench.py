@@ -343,7 +343,9 @@ def main() -> int:
         print("pythae is not installed in .bench-site (run `make bench-env`); skipping it", file=sys.stderr)
         args.skip.append("pythae")
     results = {n: run_contender(n, args) for n in names if n not in args.skip}
-    print(f"Seed MNIST model, {args.subset} images, {args.epochs} epochs, batch {BATCH}:")
+    examples = next((r["examples"] for r in results.values() if "examples" in r), args.subset)
+    print(f"Seed MNIST model, {examples} training images (after the validation split), {args.epochs} epochs, "
+          f"batch {BATCH}:")
     print(report(results, args.table_epochs))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
