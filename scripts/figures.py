@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     else:
         from omegaconf import OmegaConf
 
-        from autovae.train import datamodule_from
+        from autovae.data import datamodule_from
 
         found = finished_runs(runs)
         if not found:

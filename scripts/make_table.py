@@ -9,7 +9,8 @@ cells where runs of different configurations clash, and runs read from older rec
 import sys
 from pathlib import Path
 
-from autovae.tables.collect import Collection, collect_runs, collect_study, collect_wandb
+from autovae.search.auto_column import collect_study
+from autovae.tables.collect import Collection, collect_runs, collect_wandb
 from autovae.results import write_text_atomic
 from autovae.tables.claims import claims_markdown
 from autovae.tables.render import clashes, markdown, tables_present, write_all

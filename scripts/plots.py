@@ -10,7 +10,7 @@ import torch
 
 from autovae.evaluation.plots import bound_vs_alpha, plot_bound_vs_alpha, plot_kl_landscapes
 from autovae.evaluation.restore import load_model
-from autovae.train import datamodule_from
+from autovae.data import datamodule_from
 
 PLOTS = Path(__file__).resolve().parents[1] / "outputs" / "plots"
 ALPHAS = [-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]

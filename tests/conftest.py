@@ -32,7 +32,7 @@ def data_dir(tmp_path_factory) -> Path:
     return path
 
 
-def compose(overrides: list[str], config_name: str = "train"):
+def compose(overrides: list[str], config_name: str = "train", return_hydra_config: bool = False):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -41,7 +41,7 @@ def compose(overrides: list[str], config_name: str = "train"):
     register()  # as the entry points do before Hydra composes
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=overrides)
+        return hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
 
 
 TINY = ["logger=csv", "trainer.accelerator=cpu", "dataset.train_subset=2000", "dataset.val_subset=300",

@@ -1,9 +1,12 @@
 """The benchmark as a smoke test: one short epoch of every contender, so that it cannot rot."""
 import json
 
+import pytest
+
 from conftest import run_cli
 
 
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_bench_runs_every_contender(tmp_path, data_dir):
     out = tmp_path / "bench.json"
     proc = run_cli("scripts/bench.py", ["--epochs", "1", "--subset", "2000", "--device", "cpu", "--data-dir",

@@ -119,6 +119,7 @@ def test_inception_score_path_with_a_stand_in_classifier():
 
 
 @pytest.mark.skipif(not WEIGHTS.exists(), reason="shared Inception weights missing")
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_train_cli_writes_fid_kid_and_pictures(data_dir, tmp_path):
     common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith(("paths.output_dir", "callbacks"))]
     proc = run_cli("train.py", [*common, "callbacks=fidelity", "callbacks.progress_bar=null",

@@ -68,6 +68,7 @@ def test_fraction_encoding_writes_a_mixture_that_sums_to_one():
     assert all(round(c["fraction"] * 20, 6).is_integer() for c in comps)
 
 
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_small_study_and_its_best_pairing_retrains_by_hand(tmp_path, data_dir):
     proc = run_cli("search.py", search_args(tmp_path, data_dir, "search.study_name=s", "search.n_trials=3",
                                             "search.sampler=random", "search.seed=0", "search.pruner=none"))
@@ -118,6 +119,7 @@ def _check_shared_study(study):
     assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers took trials
 
 
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_two_workers_share_a_journal_file(tmp_path, data_dir):
     _two_workers(tmp_path, data_dir, ["search.study_name=j"])
     _check_shared_study(load(tmp_path, "j"))
@@ -161,6 +163,7 @@ def postgres(tmp_path):
         shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_two_workers_share_a_postgresql_study(tmp_path, data_dir, postgres):
     _two_workers(tmp_path, data_dir, ["search.study_name=pg", f"search.storage={postgres}"])
     _check_shared_study(optuna.load_study(study_name="pg", storage=postgres))

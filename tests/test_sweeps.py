@@ -18,6 +18,7 @@ def sweep(tmp_path, data_dir, name, *extra):
 
 
 @pytest.mark.parametrize("launcher", ["ray_cpu", "joblib_cpu"])
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_three_jobs_through_a_parallel_launcher(tmp_path, data_dir, launcher):
     limits = ["+hydra.launcher.ray.init.num_cpus=2"] if launcher == "ray_cpu" else ["hydra.launcher.n_jobs=2"]
     root, jobs = sweep(tmp_path, data_dir, launcher, *JOBS, f"hydra/launcher={launcher}", *limits)
@@ -28,6 +29,7 @@ def test_three_jobs_through_a_parallel_launcher(tmp_path, data_dir, launcher):
     assert json.loads((root / "sweep_summary.json").read_text())["completed"] == 3
 
 
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_failed_job_is_reported_and_a_rerun_skips_completed_jobs(tmp_path, data_dir):
     args = ["model.optimizer.lr=1e-3,1e12", "model.nan_check_every=1", "likelihood=normal", "logger=wandb"]
     root, first = sweep(tmp_path, data_dir, "resume", *args)
@@ -43,6 +45,7 @@ def test_failed_job_is_reported_and_a_rerun_skips_completed_jobs(tmp_path, data_
     assert second[failed]["finished"] > first[failed]["finished"]  # the failed job ran again
 
 
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_ddp_metrics_equal_the_single_process_ones(tmp_path, data_dir):
     """Two CPU processes (gloo) each see half the test set; synced metrics cover all of it."""
     common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith("paths.output_dir")]

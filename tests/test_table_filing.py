@@ -9,7 +9,8 @@ from omegaconf import OmegaConf
 from autovae.results import write_json_atomic
 from autovae.tables.collect import collect_runs
 from autovae.tables.render import cells, clashes, markdown
-from autovae.train import datamodule_from, ran_block
+from autovae.data import datamodule_from
+from autovae.train import ran_block
 from conftest import compose
 
 
@@ -108,4 +109,6 @@ def test_the_committed_table_b_renders_from_its_run_folders(monkeypatch):
     col = collect_runs("results/table_b")
     assert col.records and all(r.table == "b" for r in col.records)
     assert not [p for p in col.problems if "not part of any seed table" in p]
-    assert markdown(col) == committed.read_text()
+    # runs still going when it was rendered are listed as skipped: compare everything above that list
+    head = lambda text: text.split("\n## Skipped run directories")[0]  # noqa: E731
+    assert head(markdown(col)) == head(committed.read_text())

@@ -17,6 +17,7 @@ def test_paper_tables_are_complete():
 
 
 @pytest.mark.skipif(not WEIGHTS.exists(), reason="shared Inception weights missing")
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_make_table_from_a_small_sweep(data_dir, tmp_path):
     common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith(("paths.output_dir", "callbacks"))]
     fidelity = ["callbacks=fidelity", "callbacks.progress_bar=null", "callbacks.images=null",

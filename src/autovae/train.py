@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from autovae.checkpoints import checkpoint_epoch, usable_checkpoint
 from autovae.config_checks import check_config
 from autovae.errors import AutovaeError
+from autovae.data import datamodule_from  # noqa: F401  (re-exported for older scripts)
 from autovae.models.vae import DivergedError
 from autovae.results import COMPLETED, FAILED, RUNNING, read_metrics, write_json_atomic
 from autovae.run_folder import check_folder, config_hash, keep_record, restore_record, should_skip, trim_history
@@ -74,13 +75,6 @@ def build(cfg: DictConfig, extra_callbacks: list | None = None):
     callbacks = _instantiate_all(cfg.get("callbacks")) + list(extra_callbacks or [])
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return model, datamodule, trainer
-
-
-def datamodule_from(cfg: DictConfig):
-    """The LightningDataModule of a config (its image_shape is read by the model, not passed on)."""
-    node = OmegaConf.to_container(cfg.dataset, resolve=True)
-    node.pop("image_shape", None)  # a fact of the dataset, read by the model's config
-    return instantiate(node)
 
 
 def _metrics(trainer) -> dict[str, float]:

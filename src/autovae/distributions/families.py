@@ -129,6 +129,3 @@ class CauchyFamily(Family):
     def build(loc, scale):
         return D.Cauchy(loc, scale, validate_args=False)
 
-
-def symbol_of(name: str) -> str:
-    return get_family(name).symbol

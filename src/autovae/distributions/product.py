@@ -58,14 +58,6 @@ def _block_location(block: Distribution) -> torch.Tensor:
     return block.mean
 
 
-def has_closed_form(q: Distribution, p: Distribution) -> bool:
-    try:
-        kl_divergence(q, p)
-        return True
-    except NotImplementedError:
-        return False
-
-
 def monte_carlo_kl(q: Distribution, p: Distribution, samples: int) -> torch.Tensor:
     """E_q[log q(z) - log p(z)] from reparameterized samples (unbiased, differentiable)."""
     z = q.rsample((samples,))

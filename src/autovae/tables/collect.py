@@ -233,40 +233,20 @@ def collect_wandb(project: str) -> Collection:
     return out
 
 
-def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "outputs") -> Collection:
-    """The "Auto" column: the best trial of an AutoVAE study, read from its run directory."""
-    import optuna
-
-    from autovae.search.study import make_storage
-
-    out = Collection()
-    study = optuna.load_study(study_name=study_name,
-                              storage=make_storage(storage, Path(log_dir) / "search", study_name, 60, 120, 0))
-    try:
-        best = study.best_trials[0]
-    except (ValueError, IndexError):
-        out.problems.append(f"study {study_name}: no completed trial")
-        return out
-    run_dir = Path(best.user_attrs.get("run_dir", ""))
-    try:
-        payload = json.loads((run_dir / METRICS_FILE).read_text())
-    except (OSError, ValueError) as err:
-        out.problems.append(f"study {study_name}: best trial {best.number}'s run directory unreadable ({err})")
-        return out
-    # The search may pick any Renyi order; its run is reported in its likelihood's L_{1,1} table.
+def auto_table_of(payload: dict) -> tuple[str | None, str]:
+    """The KL table (a)-(f) of a searched run's likelihood, whatever Renyi order trained it, or the reason
+    it belongs to none: the search may choose any order; its run is reported in its likelihood's table."""
     facts, _ = facts_of(payload)
     if setup_mismatch(facts):
-        out.problems.append(f"study {study_name} trial {best.number}: {setup_mismatch(facts)}")
-        return out
+        return None, setup_mismatch(facts)
     table = next((t for t, (lik, obj) in TABLE_DEFINITIONS.items() if obj is KL_OBJECTIVE
                   and _matches(facts.get("likelihood") or {}, lik)), None)
-    if table is None:
-        out.problems.append(f"study {study_name} trial {best.number}: likelihood {facts.get('likelihood')} "
-                            "matches no seed table")
-        return out
-    _add(out, payload, f"study {study_name} trial {best.number}", table=table, column="Auto")
-    return out
+    return table, "" if table else f"likelihood {facts.get('likelihood')} matches no seed table"
 
 
-__all__ = ["Collection", "RunRecord", "collect_runs", "collect_study", "collect_wandb", "record_from", "table_of",
-           "TABLES"]
+def add_record(out: Collection, payload: dict, source: str, **kwargs) -> None:
+    _add(out, payload, source, **kwargs)
+
+
+__all__ = ["Collection", "RunRecord", "add_record", "auto_table_of", "collect_runs", "collect_wandb", "record_from",
+           "table_of", "TABLES"]

@@ -1,0 +1,34 @@
+"""The "Auto" column of the seed tables: the best trial of an AutoVAE study, read from its run folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autovae.results import METRICS_FILE
+from autovae.search.study import make_storage
+from autovae.tables.collect import Collection, add_record, auto_table_of
+
+
+def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "outputs") -> Collection:
+    import optuna
+
+    out = Collection()
+    study = optuna.load_study(study_name=study_name,
+                              storage=make_storage(storage, Path(log_dir) / "search", study_name, 60, 120, 0))
+    try:
+        best = study.best_trials[0]
+    except (ValueError, IndexError):
+        out.problems.append(f"study {study_name}: no completed trial")
+        return out
+    run_dir = Path(best.user_attrs.get("run_dir", ""))
+    try:
+        payload = json.loads((run_dir / METRICS_FILE).read_text())
+    except (OSError, ValueError) as err:
+        out.problems.append(f"study {study_name}: best trial {best.number}'s run directory unreadable ({err})")
+        return out
+    table, reason = auto_table_of(payload)
+    if table is None:
+        out.problems.append(f"study {study_name} trial {best.number}: {reason}")
+        return out
+    add_record(out, payload, f"study {study_name} trial {best.number}", table=table, column="Auto")
+    return out
