@@ -24,6 +24,10 @@ class Claim:
     test: Callable[[dict[str, Cell]], tuple[bool | None, str]]
 
 
+def _sym(column: str) -> str:
+    return column.replace("||", "‖")  # a literal | would split a Markdown cell
+
+
 def _mean(col: dict[str, Cell], column: str) -> float | None:
     cell = col.get(column)
     if cell is None or cell.clash > 1 or cell.mean is None or not math.isfinite(cell.mean):
@@ -33,14 +37,14 @@ def _mean(col: dict[str, Cell], column: str) -> float | None:
 
 def _show(col: dict[str, Cell], column: str) -> str:
     cell = col[column]
-    return f"{column.replace('||', '‖')} {cell.ours}"
+    return f"{_sym(column)} {cell.ours}"
 
 
 def at_least_as_good(a: str, b: str, tolerance: float = 0.0) -> Callable:
     def test(col):
         x, y = _mean(col, a), _mean(col, b)
         if x is None or y is None:
-            return None, f"needs {a} and {b}"
+            return None, f"needs {_sym(a)} and {_sym(b)}"
         return x >= y - tolerance, f"{_show(col, a)} vs {_show(col, b)} (difference {x - y:+.2f})"
     return test
 
@@ -50,10 +54,10 @@ def far_worse(columns: list[str], than: str, by: float) -> Callable:
         ref = _mean(col, than)
         have = {c: _mean(col, c) for c in columns}
         if ref is None or any(v is None for v in have.values()):
-            return None, f"needs {', '.join(columns)} and {than}"
+            return None, f"needs {', '.join(map(_sym, columns))} and {_sym(than)}"
         gaps = {c: ref - v for c, v in have.items()}
-        return all(g > by for g in gaps.values()), "; ".join(f"{c.replace('||', '‖')} {g:.1f} below "
-                                                             f"{than.replace('||', '‖')}" for c, g in gaps.items())
+        return all(g > by for g in gaps.values()), "; ".join(f"{_sym(c)} {g:.1f} below {_sym(than)}"
+                                                             for c, g in gaps.items())
     return test
 
 
@@ -62,9 +66,10 @@ def best_column(column: str) -> Callable:
         means = {c: _mean(col, c) for c in COLUMNS}
         means = {c: v for c, v in means.items() if v is not None}
         if column not in means:
-            return None, f"needs {column}"
+            return None, f"needs {_sym(column)}"
         best = max(means, key=means.get)
-        return best == column, f"best of {len(means)} measured columns: {best} ({means[best]:.2f}); {column} {means[column]:.2f}"
+        return best == column, (f"best of {len(means)} measured columns: {_sym(best)} ({means[best]:.2f}); "
+                                f"{_sym(column)} {means[column]:.2f}")
     return test
 
 
