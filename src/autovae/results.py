@@ -6,7 +6,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 METRICS_FILE = "metrics.json"
 COMPLETED, FAILED, RUNNING = "completed", "failed", "running"
@@ -29,14 +29,19 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Writes to a temporary file in the same folder, then renames: readers never see half a file."""
+    write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def write_atomic(path: str | Path, write: Callable[[Any], Any]) -> None:
+    """Writes through ``write(binary file)`` to a temporary file in the same folder (so the same
+    filesystem), then renames: readers never see half a file, a full disk never truncates one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from the group
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
