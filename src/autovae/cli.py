@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-from autovae.errors import AutovaeError
+from autovae.errors import AutovaeError, traceback_to_log_file
 
 log = logging.getLogger("autovae")
 
@@ -46,27 +46,9 @@ def known_errors(run_dir: str | Path | None) -> Iterator[None]:
     try:
         yield
     except AutovaeError as err:
-        where = _traceback_to_log_file(traceback.format_exc(), run_dir)
+        where = traceback_to_log_file(traceback.format_exc(), run_dir)
         print(f"autovae: {err}" + (f"\n  (traceback in {where})" if where else ""), file=sys.stderr)
         sys.exit(2)
-
-
-def _traceback_to_log_file(text: str, run_dir: str | Path | None) -> str | None:
-    """Writes the traceback to the run's log file (Hydra's file handler), not to the console."""
-    record = logging.LogRecord("autovae", logging.ERROR, __file__, 0, text, None, None)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
-            return handler.baseFilename
-    if run_dir is None:
-        return None
-    try:
-        path = Path(run_dir) / "error.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return str(path)
-    except OSError:
-        return None
 
 
 def _fmt(value: Any) -> str:

@@ -5,6 +5,9 @@ to the run folder's ``error.log``. Anything else is a bug and keeps its tracebac
 """
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 
 class AutovaeError(Exception):
     """A known failure: bad configuration, missing or corrupt data or checkpoint, unusable folder."""
@@ -28,3 +31,21 @@ class CorruptCheckpointError(AutovaeError):
 
 class RunFolderError(AutovaeError):
     """A run folder that cannot be used: it holds another configuration's run, or cannot be written."""
+
+
+def traceback_to_log_file(text: str, run_dir: str | Path | None) -> str | None:
+    """Writes the traceback to the run's log file (Hydra's file handler), not to the console."""
+    record = logging.LogRecord("autovae", logging.ERROR, __file__, 0, text, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+            return handler.baseFilename
+    if run_dir is None:
+        return None
+    try:
+        path = Path(run_dir) / "error.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return str(path)
+    except OSError:
+        return None

@@ -5,6 +5,7 @@ import logging
 import math
 import os
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from autovae.checkpoints import checkpoint_epoch, usable_checkpoint
 from autovae.config_checks import check_config
-from autovae.errors import AutovaeError
+from autovae.errors import AutovaeError, traceback_to_log_file
 from autovae.data import datamodule_from  # noqa: F401  (re-exported for older scripts)
 from autovae.models.vae import DivergedError
 from autovae.results import COMPLETED, FAILED, RUNNING, read_metrics, write_json_atomic
@@ -172,8 +173,9 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
                       metrics=_metrics(trainer) if trainer else {})
         if not record_errors:
             raise
-        log.error("run failed (%s: %s); recorded in metrics.json and continuing the sweep", type(err).__name__, err)
-        log.debug("traceback", exc_info=True)
+        where = traceback_to_log_file(traceback.format_exc(), out)
+        log.error("run failed (%s: %s); recorded in metrics.json, traceback in %s; the sweep goes on",
+                  type(err).__name__, err, where)
     finally:
         result.update(finished=time.time(), duration_s=time.time() - result["started"])
         if trainer is not None:
