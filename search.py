@@ -25,4 +25,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from autovae.cli import run_entry_point
+
+    run_entry_point(main)

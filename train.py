@@ -24,4 +24,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    from autovae.cli import run_entry_point
+
+    run_entry_point(main)

@@ -106,3 +106,17 @@ def test_a_sweep_folder_is_named_by_the_swept_keys(data_dir, tmp_path):
     names = sorted(p.name for p in (tmp_path / "multirun" / "s").iterdir() if p.is_dir())
     assert names == ["posterior=laplace", "posterior=normal"]
     assert "completed posterior=laplace" in proc.stderr + proc.stdout
+
+
+def test_an_unwritable_run_folder_is_one_line(data_dir, tmp_path):
+    """Hydra creates the folder, its log file and .hydra/ before autovae runs; /sys refuses even root."""
+    proc = run_cli("train.py", [*tiny_overrides(data_dir, tmp_path), "hydra.run.dir=/sys/autovae-unwritable"])
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith("autovae: cannot write to /sys/autovae-unwritable")
+
+
+def test_an_unknown_option_lists_the_valid_ones_without_a_traceback(data_dir, tmp_path):
+    proc = run_cli("train.py", [*tiny_overrides(data_dir, tmp_path), "posterior=nope"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("autovae: In 'train': Could not find 'posterior/nope'") and "logistic" in proc.stderr

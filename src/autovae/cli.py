@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import sys
 import traceback
@@ -48,6 +49,44 @@ def known_errors(run_dir: str | Path | None) -> Iterator[None]:
     except AutovaeError as err:
         where = traceback_to_log_file(traceback.format_exc(), run_dir)
         print(f"autovae: {err}" + (f"\n  (traceback in {where})" if where else ""), file=sys.stderr)
+        sys.exit(2)
+
+
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR)
+
+
+def unwritable_path(exc: BaseException) -> OSError | None:
+    """The OSError behind an exception (its cause chain) that says a folder cannot be written, if any:
+    Hydra creates the run folder, opens its log file and writes .hydra/ before autovae's code runs."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in UNWRITABLE:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def run_entry_point(main) -> None:
+    """Runs a Hydra entry point: a bad option or override, or an unwritable run folder, is reported in a
+    line or two (with the valid options where Hydra lists them) and exit status 2; anything else is a
+    bug and keeps its full traceback."""
+    import os
+
+    from hydra.errors import HydraException
+
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let the exception reach us: we report it; bugs keep full tracebacks
+    try:
+        main()
+    except HydraException as err:  # an unknown option (with the valid ones), a malformed override
+        print(f"autovae: {str(err).split('Config search path:')[0].rstrip()}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as err:  # noqa: BLE001 - classified, then re-raised unless it is a folder problem
+        bad = unwritable_path(err)
+        if bad is None:
+            raise
+        print(f"autovae: cannot write to {bad.filename}: {bad.strerror}. Make the folder writable or choose "
+              "another one (hydra.run.dir=... for a run, paths.log_dir=... for all outputs)", file=sys.stderr)
         sys.exit(2)
 
 
