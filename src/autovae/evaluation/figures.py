@@ -23,8 +23,16 @@ def finished_runs(root: str | Path) -> list[tuple[Path, dict]]:
     return runs
 
 
-def model_name(config: dict) -> str:
-    return config["model"]["_target_"].rsplit(".", 1)[-1]
+def ran(payload: dict) -> dict:
+    """What a run trained: its ``ran`` record, or for older runs the same facts from its config."""
+    if payload.get("ran"):
+        return payload["ran"]
+    model = payload["config"]["model"]
+    div = model.get("divergence") or payload["config"].get("divergence") or {}
+    return {"model": model["_target_"].rsplit(".", 1)[-1], "latent_dim": model["latent_dim"],
+            "objective": {"beta": float(div.get("beta", 1.0))},
+            **({"lam": float(model["lam"])} if "lam" in model else {}),
+            **({"flows": int(model["flows"])} if "flows" in model else {})}
 
 
 def epoch_curve(run_dir: Path, key: str = "val/elbo") -> tuple[list[int], list[float]]:
@@ -38,10 +46,10 @@ def hebae_fig1(root: str | Path, out: str | Path) -> Path:
     runs = finished_runs(root)
     by_k, by_lambda = defaultdict(list), defaultdict(list)
     for run_dir, p in runs:
-        cfg = p["config"]
-        lam = cfg["model"].get("lam", cfg["divergence"].get("beta", 1.0))
-        by_k[cfg["model"]["latent_dim"]].append((model_name(cfg), run_dir))
-        by_lambda[model_name(cfg)].append((float(lam), as_float(p["metrics"].get("val/elbo"))))
+        facts = ran(p)
+        lam = facts.get("lam", facts["objective"].get("beta", 1.0))  # HEBAE's lambda, else the KL weight
+        by_k[facts["latent_dim"]].append((facts["model"], run_dir))
+        by_lambda[facts["model"]].append((float(lam), as_float(p["metrics"].get("val/elbo"))))
     ks = sorted(by_k)
     fig, axes = plt.subplots(2, max(len(ks), 1), figsize=(3.2 * max(len(ks), 1), 5.5), squeeze=False)
     for ax, k in zip(axes[0], ks):
@@ -97,15 +105,16 @@ def flow_comparison(root: str | Path, out: str | Path) -> Path:
     """Test bounds (ELBO, IWAE, NLL estimate) against the number of planar flows K."""
     points = defaultdict(list)
     for _, p in finished_runs(root):
-        cfg = p["config"]
-        flows = cfg["model"].get("flows", 0) if model_name(cfg) == "PlanarFlowVAE" else 0
+        flows = ran(p).get("flows", 0)
         for key in ("test/bound_a1_k1", "test/bound_a0_k50", "test/nll"):
-            if key in p["metrics"]:
-                points[key].append((flows, as_float(p["metrics"][key])))
+            if key in p["metrics"]:  # the NLL is positive nats: plot -NLL, a log-likelihood like the bounds
+                sign = -1.0 if key == "test/nll" else 1.0
+                points[key].append((flows, sign * as_float(p["metrics"][key])))
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for key, pts in points.items():
         pts.sort()
-        ax.plot([str(f) for f, _ in pts], [v for _, v in pts], marker="o", label=key.split("/")[1])
+        label = "-nll (L_{0,K})" if key == "test/nll" else key.split("/")[1]
+        ax.plot([str(f) for f, _ in pts], [v for _, v in pts], marker="o", label=label)
     ax.set_xlabel("planar flows K (0 = vanilla VAE)")
     ax.set_ylabel("test bound (nats)")
     ax.legend(fontsize=7)

@@ -69,6 +69,9 @@ class PlanarFlowVAE(VAE):
             self.w = nn.Parameter(torch.randn(flows, d) * 0.01)
             self.b = nn.Parameter(torch.zeros(flows, 1))
 
+    def settings(self):
+        return {"flows": int(self.flows), "amortized": bool(self.amortized)}
+
     def encoder_output_size(self) -> int:
         extra = self.flows * (2 * self.latent_dim + 1) if self.amortized else 0
         return 2 * self.latent_dim + extra

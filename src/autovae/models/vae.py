@@ -217,7 +217,11 @@ class VAE(L.LightningModule):
         """What this model trains, from the objects themselves: metrics.json's ``ran`` block."""
         return {"model": type(self).__name__, "objective": self.divergence.describe(),
                 "likelihood": self.likelihood.describe(), "pairing": self.pairing.describe(),
-                "latent_dim": self.latent_dim, "image_shape": list(self.image_shape)}
+                "latent_dim": self.latent_dim, "image_shape": list(self.image_shape), **self.settings()}
+
+    def settings(self) -> dict[str, Any]:
+        """A model's own constants (HEBAE's lambda, the number of flows), for the ``ran`` record."""
+        return {}
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
