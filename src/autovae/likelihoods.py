@@ -56,6 +56,12 @@ class Bernoulli(Likelihood):
     def pixel_log_prob(self, x, out):
         return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none")
 
+    def log_prob(self, x, out):
+        """sum_i x_i l_i - softplus(l_i): the same value as summing -BCE(l, x) per pixel, in one product
+        and one softplus instead of BCE's five elementwise passes (the NLL's hot loop)."""
+        logits = out.flatten(-3)
+        return (logits * x.flatten(-3)).sum(-1) - F.softplus(logits).sum(-1)
+
 
 class ContinuousBernoulli(Likelihood):
     """CB(lambda): BCE minus log C(lambda); torch's normalizer is a Taylor series near lambda=0.5."""
