@@ -34,6 +34,8 @@ stage_gap()   {  # each of the paper setup's suspects for N||N, one change at a 
   sweep results/gap/epochs_300 $NOFID column=N_N seed=0 trainer.max_epochs=300
   sweep results/gap/binarized $NOFID column=N_N seed=0 dataset.binarize=dynamic
   sweep results/gap/batch_100 $NOFID column=N_N seed=0 dataset.batch_size=100
+  sweep results/gap/log_variance $NOFID column=N_N seed=0 pairing.scale_param=log_variance
+  sweep results/gap/xavier_init $NOFID column=N_N seed=0 model.architecture.init=xavier
 }
 stage_table() { $PY scripts/make_table.py runs=results/table_b out=results name=table_b > /dev/null; }
 

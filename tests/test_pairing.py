@@ -89,3 +89,13 @@ def test_a_component_with_no_dimensions_is_refused():
         mixture_pairing(comps, latent_dim=20)
     with pytest.raises(PairingError, match="latent_dim must be at least 1"):
         mixture_pairing(comps, latent_dim=0)
+
+
+def test_scale_parametrizations():
+    raw = torch.tensor([[-2.0, 0.0, 3.0]])
+    soft = uniform_pairing({"name": "normal"}, {"name": "normal"}, 3).scale(raw)
+    logvar = uniform_pairing({"name": "normal"}, {"name": "normal"}, 3, scale_param="log_variance").scale(raw)
+    assert torch.allclose(soft, torch.nn.functional.softplus(raw) + 1e-4)
+    assert torch.allclose(logvar, torch.exp(raw / 2) + 1e-4)  # sigma^2 = exp(r): r is the log-variance
+    with pytest.raises(PairingError, match="log_variance"):
+        uniform_pairing({"name": "normal"}, {"name": "normal"}, 3, scale_param="tanh")

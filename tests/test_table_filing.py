@@ -112,3 +112,19 @@ def test_the_committed_table_b_renders_from_its_run_folders(monkeypatch):
     # runs still going when it was rendered are listed as skipped: compare everything above that list
     head = lambda text: text.split("\n## Skipped run directories")[0]  # noqa: E731
     assert head(markdown(col)) == head(committed.read_text())
+
+
+def test_settings_added_later_at_their_old_value_do_not_split_seeds(tmp_path):
+    """A seed run before `pairing.scale_param` existed and one run after it averaged together;
+    a run with FID and one without are seeds of the same model too."""
+    fake_run(tmp_path, "s0", ["column=N_N", "seed=0", "callbacks=fidelity"], bound=-100.0)
+    path = tmp_path / "s0" / "metrics.json"
+    meta = json.loads(path.read_text())
+    del meta["config"]["pairing"]["scale_param"], meta["config"]["model"]["pairing"]["scale_param"]
+    path.write_text(json.dumps(meta))
+    fake_run(tmp_path, "s1", ["column=N_N", "seed=1"], bound=-102.0)
+    fake_run(tmp_path, "logvar", ["column=La_N", "pairing.scale_param=log_variance"], bound=-110.0)
+    fake_run(tmp_path, "softplus", ["column=La_N"], bound=-111.0)
+    table = cells(collect_runs(tmp_path))
+    assert table[("b", "bound", "N||N")].clash == 1 and table[("b", "bound", "N||N")].mean == -101.0
+    assert table[("b", "bound", "La||N")].clash == 2  # a non-default value is a different configuration

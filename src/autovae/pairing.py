@@ -23,6 +23,9 @@ class PairingError(ConfigError):
 
 
 MIN_SCALE = 1e-4
+# Unbounded posterior scales from the encoder's raw output: softplus, or the log-variance
+# parametrization sigma = exp(r / 2) that most VAE code (and pythae) uses.
+SCALE_PARAMS = {"softplus": F.softplus, "log_variance": lambda r: torch.exp(0.5 * r)}
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,13 @@ def split_dimensions(fractions: Sequence[float], latent_dim: int) -> list[int]:
 class Pairing(nn.Module):
     """Maps encoder outputs to a posterior over the latent dimensions, and supplies the prior."""
 
-    def __init__(self, specs: Sequence[PairSpec], latent_dim: int, mc_samples: int = 1):
+    def __init__(self, specs: Sequence[PairSpec], latent_dim: int, mc_samples: int = 1, scale_param: str = "softplus"):
         super().__init__()
+        if scale_param not in SCALE_PARAMS:
+            raise PairingError(f"unknown pairing.scale_param={scale_param!r}; valid: {', '.join(SCALE_PARAMS)}")
         self.latent_dim = latent_dim
         self.mc_samples = mc_samples
+        self.scale_param = scale_param
         if latent_dim < 1:
             raise PairingError(f"model.latent_dim must be at least 1, got {latent_dim}")
         counts = split_dimensions([s.fraction for s in specs], latent_dim)
@@ -122,7 +128,7 @@ class Pairing(nn.Module):
         for g in self.groups:
             r = raw[..., g.start:g.stop]
             if math.isinf(g.max_scale):
-                parts.append(F.softplus(r) + MIN_SCALE)
+                parts.append(SCALE_PARAMS[self.scale_param](r) + MIN_SCALE)
             else:
                 parts.append(MIN_SCALE + (0.999 * g.max_scale - MIN_SCALE) * torch.sigmoid(r))
         return torch.cat(parts, dim=-1)
@@ -155,15 +161,16 @@ def _spec(entry: Mapping[str, Any] | PairSpec) -> PairSpec:
 
 
 def uniform_pairing(posterior: Mapping[str, Any], prior: Mapping[str, Any], latent_dim: int,
-                    mc_samples: int = 1) -> Pairing:
+                    mc_samples: int = 1, scale_param: str = "softplus") -> Pairing:
     """One posterior-prior pair for every latent dimension (``pairing=uniform``)."""
     spec = PairSpec(posterior=posterior["name"], prior=prior["name"], fraction=1.0,
                     prior_loc=float(prior.get("loc", 0.0)), prior_scale=float(prior.get("scale", 1.0)))
-    return Pairing([_spec(spec)], latent_dim, mc_samples)
+    return Pairing([_spec(spec)], latent_dim, mc_samples, scale_param)
 
 
-def mixture_pairing(components: Sequence[Mapping[str, Any]], latent_dim: int, mc_samples: int = 1) -> Pairing:
+def mixture_pairing(components: Sequence[Mapping[str, Any]], latent_dim: int, mc_samples: int = 1,
+                    scale_param: str = "softplus") -> Pairing:
     """Irregular pairing (``pairing=mixture``): components split the latent dimensions by fraction."""
     if not components:
         raise PairingError("pairing=mixture needs at least one component {posterior, prior, fraction}")
-    return Pairing([_spec(c) for c in components], latent_dim, mc_samples)
+    return Pairing([_spec(c) for c in components], latent_dim, mc_samples, scale_param)

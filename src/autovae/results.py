@@ -86,3 +86,14 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 def without(flat: dict[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
     """The flattened config less the keys equal to, or under, any of ``prefixes``."""
     return {k: v for k, v in flat.items() if not any(k == p or k.startswith(p.rstrip(".") + ".") for p in prefixes)}
+
+
+# Settings added after runs were already made, with the value that reproduces what those runs did:
+# a run without the key and a run with this value computed the same thing.
+ADDED_SETTINGS = {"pairing.scale_param": "softplus", "model.pairing.scale_param": "softplus",
+                  "model.architecture.init": "default"}
+
+
+def canonical(flat: dict[str, Any]) -> dict[str, Any]:
+    """A flattened config without added settings at the value older runs implicitly had."""
+    return {k: v for k, v in flat.items() if not (k in ADDED_SETTINGS and v == ADDED_SETTINGS[k])}

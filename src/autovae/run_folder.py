@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from autovae.errors import RunFolderError
-from autovae.results import COMPLETED, flatten, without
+from autovae.results import COMPLETED, canonical, flatten, without
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ RECORD, HYDRA = ".hydra-run", ".hydra"
 
 
 def comparable(config: dict) -> dict[str, Any]:
-    return without(flatten(config), MAY_CHANGE_ON_RESUME)
+    return canonical(without(flatten(config), MAY_CHANGE_ON_RESUME))
 
 
 def config_hash(config: dict) -> str:

@@ -6,10 +6,13 @@ Configs name them with ``_partial_: true``; the model supplies ``image_shape``, 
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Sequence
 
 import torch
 from torch import nn
+
+from autovae.errors import UnknownOptionError
 
 
 def _mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
@@ -34,8 +37,25 @@ class FlattenLeading(nn.Module):
         return y.reshape(*lead, *self.out_shape)
 
 
+INITS = {"default": None,  # PyTorch's (Kaiming-uniform with a=sqrt(5), a uniform bias)
+         "xavier": nn.init.xavier_uniform_, "kaiming": partial(nn.init.kaiming_uniform_, nonlinearity="relu")}
+
+
+def initialize(net: nn.Module, init: str) -> nn.Module:
+    """Re-initializes every Linear/Conv weight (biases to zero) unless init is "default"."""
+    if init not in INITS:
+        raise UnknownOptionError(f"unknown model.architecture.init={init!r}; valid: {', '.join(INITS)}")
+    fn = INITS[init]
+    if fn is not None:
+        for m in net.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                fn(m.weight)
+                nn.init.zeros_(m.bias)
+    return net
+
+
 def mlp(image_shape: Sequence[int], latent_dim: int, params_per_pixel: int = 1, encoder_outputs: int = 40,
-        hidden: Sequence[int] = (400, 400, 400)) -> tuple[nn.Module, nn.Module]:
+        hidden: Sequence[int] = (400, 400, 400), init: str = "default") -> tuple[nn.Module, nn.Module]:
     """Fully connected encoder and decoder (the AutoVAE seed: 3 x 400, latent 20)."""
     c, h, w = image_shape
     pixels = c * h * w
@@ -43,7 +63,7 @@ def mlp(image_shape: Sequence[int], latent_dim: int, params_per_pixel: int = 1, 
                              3, (encoder_outputs,))
     decoder = FlattenLeading(_mlp([latent_dim, *reversed(hidden), params_per_pixel * pixels]),
                              1, (params_per_pixel * c, h, w))
-    return encoder, decoder
+    return initialize(encoder, init), initialize(decoder, init)
 
 
 def _conv_block(cin: int, cout: int, transpose: bool = False) -> nn.Sequential:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autovae.results import COMPLETED, FAILED, METRICS_FILE, as_float, flatten, without
+from autovae.results import COMPLETED, FAILED, METRICS_FILE, as_float, canonical, flatten, without
 from autovae.tables.paper import COLUMNS, TABLES
 
 # The seed's printed setup, shared by every table.
@@ -34,9 +34,10 @@ TABLE_DEFINITIONS = {
     "g": ({"name": "Bernoulli"}, {"name": "renyi", "alpha": 0.0, "samples": 50}),
 }
 # Settings that never change what a run computes: left out when grouping runs into seeds.
+# Callbacks only add measurements (FID/KID, pictures): seeds with and without FID are the same model,
+# and the FID/KID rows name their sample counts.
 NOT_PART_OF_A_GROUP = ("seed", "dataset.seed", "paths", "run_name", "sweep_name", "skip_completed", "on_error",
-                       "ckpt_path", "logger", "callbacks.progress_bar", "callbacks.images", "callbacks.model_checkpoint",
-                       "callbacks.lr_monitor", "trainer.enable_progress_bar", "trainer.default_root_dir",
+                       "ckpt_path", "logger", "callbacks", "trainer.enable_progress_bar", "trainer.default_root_dir",
                        "trainer.enable_model_summary", "trainer.log_every_n_steps", "trainer.plugins", "threads",
                        "dataset.data_dir", "dataset.seed_dir", "callbacks.fidelity.cache_root", "on_config_change",
                        "hydra", "column")
@@ -156,7 +157,7 @@ def paper_unit_offset(facts: dict, image_shape) -> float:
 
 def group_key(config: dict) -> tuple[str, dict]:
     """A hash of the resolved config without the seed and without run bookkeeping."""
-    flat = without(flatten(config), NOT_PART_OF_A_GROUP)
+    flat = canonical(without(flatten(config), NOT_PART_OF_A_GROUP))
     digest = hashlib.sha1(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return digest, flat
 
