@@ -48,3 +48,14 @@ def test_exponential_is_a_scale_family():
 def test_unknown_family_lists_valid_ones():
     with pytest.raises(UnknownOptionError, match="cauchy.*exponential.*gumbel"):
         get_family("studentt")
+
+
+def test_uniform_posterior_density_covers_its_closed_interval():
+    """A sample that rounds onto the upper end must not get log q = -inf (it made an NLL infinite)."""
+    from autovae.distributions.families import get_family
+
+    q = get_family("uniform").build(torch.tensor([0.3, -1.0]), torch.tensor([0.7, 2.0]))
+    for edge in (q.low, q.high):
+        assert torch.isfinite(q.log_prob(edge)).all()
+    assert torch.isinf(q.log_prob(q.high + 1e-3)).all()
+    assert torch.allclose(q.log_prob(torch.tensor([0.5, 0.0])), -torch.log(torch.tensor([1.4, 4.0])))
