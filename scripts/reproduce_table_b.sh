@@ -2,7 +2,8 @@
 # Table (b) of the AutoVAE seed at the paper's printed setup (MLP 3x400, 20 latents, Adam 1e-4,
 # batch 1000, 100 epochs, grey MNIST, BCE), written into results/table_b/<column>/seed_<n>/.
 #
-#   bash scripts/reproduce_table_b.sh [stage ...]     # stages: fid lr rest seeds gap table (default: all)
+#   bash scripts/reproduce_table_b.sh [stage ...]
+#   stages: fid lr rest seeds gap search auto table (default: all, in that order)
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
 # unfinished ones from their last checkpoint, so this can be stopped and started again at will.
@@ -22,25 +23,54 @@ into() { echo "hydra.sweep.dir=$1" 'hydra.sweep.subdir=${hydra:runtime.choices.c
 sweep() {  # sweep <folder> <overrides...>
   local dir=$1; shift
   # shellcheck disable=SC2046,SC2086
-  $PY train.py -m experiment=table_b logger=csv $EVAL $LAUNCH $(into "$dir") "$@"
+  $PY train.py -m "experiment=${EXPERIMENT:-table_b}" logger=csv $EVAL $LAUNCH $(into "$dir") "$@"
 }
 
 stage_fid()   { sweep results/table_b $FID column=N_N,Lo_N,E_N,C_C,G_G seed=0; }
 stage_rest()  { sweep results/table_b $NOFID column=La_N,U_N,G_N,N_La,La_La,Lo_La,E_La,U_C seed=0; }
 stage_seeds() { sweep results/table_b $NOFID column=N_N,La_N,Lo_N,E_N,C_C seed=1,2; }
 stage_lr()    { sweep results/gap/lr_1e-3 $NOFID column=N_N seed=0 model.optimizer.lr=1e-3; }
-stage_gap()   {  # each of the paper setup's suspects for N||N, one change at a time
+one() {  # one <folder> <overrides...>: a single N||N run on one core, beside another one
+  local dir=$1; shift
+  LAUNCH="threads=1" sweep "$dir" $NOFID column=N_N seed=0 "$@"
+}
+stage_gap()   {  # each of the paper setup's suspects for N||N, one change at a time, two at once
   stage_lr
-  sweep results/gap/epochs_300 $NOFID column=N_N seed=0 trainer.max_epochs=300
-  sweep results/gap/binarized $NOFID column=N_N seed=0 dataset.binarize=dynamic
-  sweep results/gap/batch_100 $NOFID column=N_N seed=0 dataset.batch_size=100
-  sweep results/gap/log_variance $NOFID column=N_N seed=0 pairing.scale_param=log_variance
-  sweep results/gap/xavier_init $NOFID column=N_N seed=0 model.architecture.init=xavier
+  { one results/gap/epochs_300 trainer.max_epochs=300
+    EXPERIMENT=autovae_mnist_converged one results/gap/converged; } &
+  { one results/gap/binarized dataset.binarize=dynamic
+    one results/gap/batch_100 dataset.batch_size=100
+    one results/gap/log_variance pairing.scale_param=log_variance
+    one results/gap/xavier_init model.architecture.init=xavier; } &
+  wait
+}
+# The Auto column: an Optuna study over irregular pairings (three pair types and their fractions) at
+# table (b)'s objective and likelihood, trials of SEARCH_EPOCHS epochs pruned by the median rule on
+# val/elbo, two workers sharing one journal; then the best trial's pairing at full size, three seeds.
+SEARCH="experiment=table_b callbacks=default logger=csv divergence=kl likelihood=bernoulli
+  search.study_name=table_b_auto search.space.encoding=fractions search.n_trials=${SEARCH_TRIALS:-30}
+  trainer.max_epochs=${SEARCH_EPOCHS:-20} paths.log_dir=results threads=1"
+stage_search() {
+  # shellcheck disable=SC2086
+  { $PY search.py $SEARCH & $PY search.py $SEARCH & wait; } > /dev/null
+}
+stage_auto() {
+  local comps
+  comps=$($PY - <<'PY'
+import optuna
+from autovae.search.space import components_text
+study = optuna.load_study(study_name="table_b_auto", storage=optuna.storages.JournalStorage(
+    optuna.storages.journal.JournalFileBackend("results/search/table_b_auto.journal")))
+print(components_text(study.best_trial.user_attrs["pairing"]))
+PY
+) || return 1
+  echo "best pairing: $comps"
+  sweep results/table_b $NOFID column=auto seed=0,1,2 "pairing.components=$comps"
 }
 stage_table() { $PY scripts/make_table.py runs=results/table_b out=results name=table_b > /dev/null; }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(fid lr rest seeds gap table)
+[ ${#stages[@]} -eq 0 ] && stages=(fid lr seeds rest gap search auto table)
 for s in "${stages[@]}"; do
   echo "== stage $s ($(date -u +%H:%M:%S))"
   "stage_$s"
