@@ -23,6 +23,7 @@ class Cell:
     failed: int  # runs that failed or gave no finite value for this metric
     paper: float | None
     clash: int = 0  # number of differing configurations filed into this cell (0 or 1: none)
+    unmeasured: int = 0  # completed runs that did not measure this metric (FID/KID without the callback)
 
     @property
     def ours(self) -> str:
@@ -34,7 +35,8 @@ class Cell:
             return DASH
         text = _fmt(self.mean)
         text = f"{text} ± {_fmt(self.std)}" if self.std is not None else text
-        return f"{text} [{self.failed} of {self.runs} failed]" if self.failed else text
+        text = f"{text} [{self.failed} of {self.runs} failed]" if self.failed else text
+        return f"{text} [{self.runs - self.unmeasured} of {self.runs} seeds measured]" if self.unmeasured else text
 
     @property
     def diff(self) -> float | None:
@@ -69,10 +71,12 @@ def cells(collection: Collection) -> dict[tuple[str, str, str], Cell]:
             if done and not vals and all(math.isnan(r.values[metric]) for r in done) and metric in ("fid", "kid"):
                 table_cells[(table, metric, column)] = Cell(None, None, 0, 0, paper_value(table, metric, column))
                 continue  # not measured (no fidelity callback), which is not a failure
+            # a completed run without FID/KID did not measure it: not a failure (FID is optional per seed)
+            unmeasured = sum(1 for r in done if metric in ("fid", "kid") and math.isnan(r.values[metric]))
             mean = statistics.fmean(vals) if vals else math.nan
             std = statistics.stdev(vals) if len(vals) > 1 else None
-            table_cells[(table, metric, column)] = Cell(mean, std, len(recs), len(recs) - len(vals),
-                                                        paper_value(table, metric, column), clash)
+            table_cells[(table, metric, column)] = Cell(mean, std, len(recs), len(recs) - len(vals) - unmeasured,
+                                                        paper_value(table, metric, column), clash, unmeasured)
     return table_cells
 
 
