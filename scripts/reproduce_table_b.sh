@@ -3,7 +3,7 @@
 # batch 1000, 100 epochs, grey MNIST, BCE), written into results/table_b/<column>/seed_<n>/.
 #
 #   bash scripts/reproduce_table_b.sh [stage ...]
-#   stages: fid lr rest seeds gap search auto table (default: all, in that order)
+#   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
 # unfinished ones from their last checkpoint, so this can be stopped and started again at will.
@@ -67,6 +67,12 @@ PY
   echo "best pairing: $comps"
   sweep results/table_b $NOFID column=auto seed=0,1,2 "pairing.components=$comps"
 }
+# Issue #11's precision study: the same runs in fp32 beside table (b)'s bf16 ones, two seeds each.
+stage_precision() {
+  sweep results/precision_fp32 $NOFID column=N_N,Lo_N,C_C seed=0,1 trainer.precision=32-true
+}
+# More seeds of the setup that closes the gap (batch 100; = experiment=autovae_mnist_converged).
+stage_converged() { sweep results/gap/batch_100 $NOFID column=N_N seed=1,2 dataset.batch_size=100; }
 stage_table() { $PY scripts/make_table.py runs=results/table_b out=results name=table_b > /dev/null; }
 
 stages=("$@")
