@@ -32,7 +32,7 @@ def test_only_runs_of_the_table_definition_are_filed(tmp_path):
     fake_run(tmp_path, "vae", ["column=N_N"])
     for model in ("hebae", "flow", "wae", "beta_vae"):
         fake_run(tmp_path, model, [f"model={model}"])
-    fake_run(tmp_path, "latent10", ["column=N_N", "model.latent_dim=10"])
+    fake_run(tmp_path, "latent10", ["column=N_N", "model.net.latent_dim=10"])
     fake_run(tmp_path, "fashion", ["column=N_N", "dataset=fashion_mnist"])
     fake_run(tmp_path, "mse_var1", ["column=N_N", "likelihood=mse", "likelihood.variance=1.0"])
     fake_run(tmp_path, "iwae_k5", ["column=N_N", "divergence=iwae", "divergence.samples=5"])

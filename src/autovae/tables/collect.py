@@ -78,16 +78,17 @@ def facts_of(payload: dict) -> tuple[dict, list[str]]:
     """What a run trained, and the fixes it predates. Prefers the ``ran`` block written by the run."""
     config, notes = payload.get("config") or {}, []
     model = config.get("model") or {}
-    arch = {k: v for k, v in (model.get("architecture") or {}).items() if k != "_partial_"}
+    net = model.get("net") or {}
+    arch = {k: v for k, v in (net.get("architecture") or {}).items() if k != "_partial_"}
     ran = payload.get("ran")
     if ran:
         facts = dict(ran, architecture=ran.get("architecture", arch))
     else:
         notes.append("predates the `ran` record: filed from its resolved config")
-        lik = model.get("likelihood") or config.get("likelihood") or {}
+        lik = net.get("likelihood") or config.get("likelihood") or {}
         pairing = payload.get("pairing") or []
-        facts = {"dataset": (config.get("dataset") or {}).get("name"), "model": _class_name(model),
-                 "latent_dim": model.get("latent_dim"), "architecture": arch,
+        facts = {"dataset": (config.get("dataset") or {}).get("name"), "model": _class_name(net),
+                 "latent_dim": net.get("latent_dim"), "architecture": arch,
                  "likelihood": {"name": _class_name(lik), **{k: v for k, v in lik.items() if k != "_target_"}},
                  "objective": _objective_from_config(model.get("divergence") or config.get("divergence") or {}),
                  "pairing": pairing}
