@@ -41,7 +41,7 @@ stage_gap()   {  # each of the paper setup's suspects for N||N, one change at a 
   { one results/gap/binarized dataset.binarize=dynamic
     one results/gap/batch_100 dataset.batch_size=100
     one results/gap/log_variance pairing.scale_param=log_variance
-    one results/gap/xavier_init model.architecture.init=xavier; } &
+    one results/gap/xavier_init model.net.architecture.init=xavier; } &
   wait
 }
 # The Auto column: an Optuna study over irregular pairings (three pair types and their fractions) at

@@ -32,7 +32,7 @@ def test_every_option_composes(group, option):
     assert resolved["model"]["_target_"].startswith("autovae.models.")
     if group in ("posterior", "prior", "pairing", "divergence", "likelihood", "model", "column"):
         model = instantiate(cfg.model)  # builds the networks, the pairing and the objective
-        assert model.describe()["latent_dim"] == cfg.model.latent_dim
+        assert model.describe()["latent_dim"] == cfg.model.net.latent_dim
 
 
 EXPERIMENTS = options("experiment")

@@ -23,7 +23,7 @@ def trained(data_dir, tmp_path_factory):
     model, datamodule, trainer = build(cfg)
     trainer.fit(model, datamodule=datamodule)
     model.eval()
-    return model, datamodule.test_data[:100]
+    return model.net, datamodule.test_data[:100]
 
 
 def test_chunked_bound_equals_the_one_pass_bound(trained):

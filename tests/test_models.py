@@ -28,8 +28,9 @@ def test_hebae_refuses_a_batch_not_larger_than_the_latent_dimension():
 
 
 def test_hebae_cholesky_sample_has_covariance_sigma_i_squared_sigma(data_dir, tmp_path):
-    cfg = compose(tiny_overrides(data_dir, tmp_path, "model=hebae", "model.latent_dim=4"))
-    model, datamodule, _ = build(cfg)
+    cfg = compose(tiny_overrides(data_dir, tmp_path, "model=hebae", "model.net.latent_dim=4"))
+    module, datamodule, _ = build(cfg)
+    model = module.net
     datamodule.setup()
     x = datamodule.train_data[:50]
     model.train()
@@ -74,16 +75,16 @@ def test_flow_density_tracks_the_change_of_variables():
 
 def test_flow_with_zero_flows_is_the_plain_vae(data_dir, tmp_path):
     torch.manual_seed(0)
-    flow, _, _ = build(compose(tiny_overrides(data_dir, tmp_path, "model=flow", "model.flows=0")))
+    flow, _, _ = build(compose(tiny_overrides(data_dir, tmp_path, "model=flow", "model.net.flows=0")))
     torch.manual_seed(0)
     vae, dm, _ = build(compose(tiny_overrides(data_dir, tmp_path, "model=vae")))
     dm.setup()
     x = dm.test_data[:10]
-    assert type(flow.posterior(x)) is type(vae.posterior(x))
+    assert type(flow.net.posterior(x)) is type(vae.net.posterior(x))
     torch.manual_seed(3)
-    a = flow.objective(x).bound
+    a = flow.net.objective(x, flow.divergence).bound
     torch.manual_seed(3)
-    assert torch.allclose(a, vae.objective(x).bound)
+    assert torch.allclose(a, vae.net.objective(x, vae.divergence).bound)
 
 
 def test_imq_mmd_separates_distributions():
@@ -96,7 +97,7 @@ def test_imq_mmd_separates_distributions():
 @pytest.mark.parametrize("model", ["hebae", "flow", "wae", "beta_vae"])
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
 def test_every_model_trains_with_every_likelihood(model, likelihood, data_dir, tmp_path):
-    extra = ["model.amortized=true"] if model == "flow" else []
+    extra = ["model.net.amortized=true"] if model == "flow" else []
     cfg = compose(tiny_overrides(data_dir, tmp_path, f"model={model}", f"likelihood={likelihood}",
                                  "dataset.train_subset=500", *extra))
     result = run(cfg)
@@ -124,11 +125,12 @@ def test_figure_scripts_on_a_small_sweep(data_dir, tmp_path):
 def test_convolutional_architectures_train_a_step(arch, shape, latent, tmp_path, data_dir):
     import torch
 
-    cfg = compose(tiny_overrides(data_dir, tmp_path, f"model/architecture={arch}", f"model.latent_dim={latent}",
+    cfg = compose(tiny_overrides(data_dir, tmp_path, f"model/architecture={arch}", f"model.net.latent_dim={latent}",
                                  f"dataset.image_shape=[{shape[0]}, {shape[1]}, {shape[2]}]", "likelihood=normal"))
-    model, _, _ = build(cfg)
+    module, _, _ = build(cfg)
+    model = module.net
     x = torch.rand(4, *shape)
-    obj = model.objective(x)
+    obj = model.objective(x, module.divergence)
     obj.loss.backward()
     assert obj.bound.shape == (4,) and torch.isfinite(obj.loss)
     assert model.decode(torch.zeros(2, latent)).shape == (2, 2 * shape[0], shape[1], shape[2])  # loc and scale per pixel

@@ -63,7 +63,7 @@ def test_a_loss_that_turns_nan_on_the_last_step_is_caught(data_dir, tmp_path):
     assert result["status"] == "failed" and result["reason"] == "diverged"
 
 
-@pytest.mark.parametrize("override,named", [("model.latent_dim=0", "model.latent_dim=0"),
+@pytest.mark.parametrize("override,named", [("model.net.latent_dim=0", "model.net.latent_dim=0"),
                                             ("trainer.max_epochs=abc", "trainer.max_epochs='abc'"),
                                             ("evaluation.nll_samples=-5", "evaluation.nll_samples=-5"),
                                             ("dataset.batch_size=0", "dataset.batch_size=0")])

@@ -32,7 +32,7 @@ def test_only_runs_of_the_table_definition_are_filed(tmp_path):
     fake_run(tmp_path, "vae", ["column=N_N"])
     for model in ("hebae", "flow", "wae", "beta_vae"):
         fake_run(tmp_path, model, [f"model={model}"])
-    fake_run(tmp_path, "latent10", ["column=N_N", "model.latent_dim=10"])
+    fake_run(tmp_path, "latent10", ["column=N_N", "model.net.latent_dim=10"])
     fake_run(tmp_path, "fashion", ["column=N_N", "dataset=fashion_mnist"])
     fake_run(tmp_path, "mse_var1", ["column=N_N", "likelihood=mse", "likelihood.variance=1.0"])
     fake_run(tmp_path, "iwae_k5", ["column=N_N", "divergence=iwae", "divergence.samples=5"])
@@ -120,7 +120,7 @@ def test_settings_added_later_at_their_old_value_do_not_split_seeds(tmp_path):
     fake_run(tmp_path, "s0", ["column=N_N", "seed=0", "callbacks=fidelity"], bound=-100.0)
     path = tmp_path / "s0" / "metrics.json"
     meta = json.loads(path.read_text())
-    del meta["config"]["pairing"]["scale_param"], meta["config"]["model"]["pairing"]["scale_param"]
+    del meta["config"]["pairing"]["scale_param"], meta["config"]["model"]["net"]["pairing"]["scale_param"]
     path.write_text(json.dumps(meta))
     fake_run(tmp_path, "s1", ["column=N_N", "seed=1"], bound=-102.0)
     fake_run(tmp_path, "logvar", ["column=La_N", "pairing.scale_param=log_variance"], bound=-110.0)

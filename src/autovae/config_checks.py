@@ -27,7 +27,7 @@ def _number(v: Any) -> bool:
 
 # key -> (check, what is allowed); keys missing from a config are not checked
 CHECKS: dict[str, tuple[Check, str]] = {
-    "model.latent_dim": _int_at_least(1),
+    "model.net.latent_dim": _int_at_least(1),
     "trainer.max_epochs": _int_at_least(-1),
     "trainer.max_steps": _int_at_least(-1),
     "dataset.batch_size": _int_at_least(1),

@@ -99,7 +99,7 @@ class Pairing(nn.Module):
         self.mc_samples = mc_samples
         self.scale_param = scale_param
         if latent_dim < 1:
-            raise PairingError(f"model.latent_dim must be at least 1, got {latent_dim}")
+            raise PairingError(f"model.net.latent_dim must be at least 1, got {latent_dim}")
         counts = split_dimensions([s.fraction for s in specs], latent_dim)
         empty = [f"{s.label} (fraction {s.fraction:g})" for s, c in zip(specs, counts) if c == 0]
         if empty:

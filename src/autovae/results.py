@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from autovae.config_migration import upgrade_config
+
 METRICS_FILE = "metrics.json"
 COMPLETED, FAILED, RUNNING = "completed", "failed", "running"
 
@@ -60,9 +62,12 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
     """The run's metrics.json, or None when it is missing or unreadable."""
     path = Path(run_dir) / METRICS_FILE
     try:
-        return json.loads(path.read_text())
+        payload = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if isinstance(payload, dict) and "config" in payload:  # records of older layouts read as today's
+        payload["config"] = upgrade_config(payload["config"])
+    return payload
 
 
 def as_float(value: Any) -> float:
@@ -90,8 +95,8 @@ def without(flat: dict[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
 
 # Settings added after runs were already made, with the value that reproduces what those runs did:
 # a run without the key and a run with this value computed the same thing.
-ADDED_SETTINGS = {"pairing.scale_param": "softplus", "model.pairing.scale_param": "softplus",
-                  "model.architecture.init": "default"}
+ADDED_SETTINGS = {"pairing.scale_param": "softplus", "model.net.pairing.scale_param": "softplus",
+                  "model.net.architecture.init": "default"}
 
 
 def canonical(flat: dict[str, Any]) -> dict[str, Any]:

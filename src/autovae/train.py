@@ -21,7 +21,7 @@ from autovae.checkpoints import checkpoint_epoch, usable_checkpoint
 from autovae.config_checks import check_config
 from autovae.errors import AutovaeError, traceback_to_log_file
 from autovae.data import datamodule_from  # noqa: F401  (re-exported for older scripts)
-from autovae.models.vae import DivergedError
+from autovae.models.module import DivergedError
 from autovae.results import COMPLETED, FAILED, RUNNING, read_metrics, write_json_atomic
 from autovae.run_folder import check_folder, config_hash, keep_record, restore_record, should_skip, trim_history
 
@@ -61,14 +61,14 @@ def _instantiate_all(group: DictConfig | None) -> list:
 
 
 def run_label(model) -> str:
-    return f"{model.pairing.label} {type(model.likelihood).__name__} {type(model.divergence).__name__}"
+    return f"{model.net.pairing.label} {type(model.net.likelihood).__name__} {type(model.divergence).__name__}"
 
 
 def build(cfg: DictConfig, extra_callbacks: list | None = None):
     """The model (refusing impossible pairings first), the data, and the trainer of a config."""
     model = instantiate(cfg.model)
     if cfg.get("compile"):
-        model.encoder, model.decoder = torch.compile(model.encoder), torch.compile(model.decoder)
+        model.net.encoder, model.net.decoder = torch.compile(model.net.encoder), torch.compile(model.net.decoder)
     datamodule = datamodule_from(cfg)
     if not cfg.get("run_name"):
         OmegaConf.update(cfg, "run_name", run_label(model), force_add=True)
@@ -84,7 +84,7 @@ def _metrics(trainer) -> dict[str, float]:
 
 def ran_block(model, datamodule, trainer, cfg: DictConfig) -> dict[str, Any]:
     """What this run trains and evaluates, read from the objects themselves (not from class names)."""
-    arch = OmegaConf.to_container(cfg.model.get("architecture") or {}, resolve=True)
+    arch = OmegaConf.to_container(cfg.model.net.get("architecture") or {}, resolve=True)
     arch.pop("_partial_", None)
     return {**model.describe(), "dataset": datamodule.name, "precision": str(trainer.precision), "architecture": arch,
             "split": {"validation": "held_out_of_train", "val_size": datamodule.val_size,
@@ -145,7 +145,7 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
     trainer = None
     try:
         model, datamodule, trainer = build(cfg, extra_callbacks)
-        result["pairing"] = model.pairing.describe()
+        result["pairing"] = model.net.pairing.describe()
         result["ran"] = ran_block(model, datamodule, trainer, cfg)
         log.info("precision %s (%s); validation: %d images held out of the training set; the test set is "
                  "used only by the final evaluation", result["ran"]["precision"],

@@ -81,7 +81,7 @@ class FidelityMetrics(Callback):
         datamodule = trainer.datamodule
         world = trainer.world_size
         share = math.ceil(self.num_samples / world)
-        samples = generate(pl_module, share).to(pl_module.device)
+        samples = generate(pl_module.net, share).to(pl_module.device)
         if world > 1:
             samples = trainer.strategy.all_gather(samples).flatten(0, 1)
         samples = samples[: self.num_samples].cpu()

@@ -48,7 +48,7 @@ class ImageGrids(Callback):
         x = trainer.datamodule.test_data[:8].to(pl_module.device)
         was_training = pl_module.training
         pl_module.eval()
-        pics = picture_set(pl_module, x, self.n_samples, iw_samples=self.iw_samples)
+        pics = picture_set(pl_module.net, x, self.n_samples, iw_samples=self.iw_samples)
         pl_module.train(was_training)
         folder = Path(trainer.default_root_dir) / "images"
         folder.mkdir(parents=True, exist_ok=True)

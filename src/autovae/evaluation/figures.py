@@ -28,11 +28,12 @@ def ran(payload: dict) -> dict:
     if payload.get("ran"):
         return payload["ran"]
     model = payload["config"]["model"]
+    net = model["net"]
     div = model.get("divergence") or payload["config"].get("divergence") or {}
-    return {"model": model["_target_"].rsplit(".", 1)[-1], "latent_dim": model["latent_dim"],
+    return {"model": net["_target_"].rsplit(".", 1)[-1], "latent_dim": net["latent_dim"],
             "objective": {"beta": float(div.get("beta", 1.0))},
-            **({"lam": float(model["lam"])} if "lam" in model else {}),
-            **({"flows": int(model["flows"])} if "flows" in model else {})}
+            **({"lam": float(net["lam"])} if "lam" in net else {}),
+            **({"flows": int(net["flows"])} if "flows" in net else {})}
 
 
 def epoch_curve(run_dir: Path, key: str = "val/elbo") -> tuple[list[int], list[float]]:

@@ -11,6 +11,12 @@ from autovae.results import read_metrics
 
 
 def load_model(run_dir: str | Path, map_location: str = "cpu"):
+    """The trained generative model (``net``, in eval mode) of a run folder, and its config.
+
+    Old run folders load too: ``read_metrics`` upgrades their config and ``upgrade_state_dict``
+    their checkpoint's keys to the layout with the model in ``net``."""
+    from autovae.models.module import upgrade_state_dict
+
     run_dir = Path(run_dir)
     payload = read_metrics(run_dir)
     if not payload or "config" not in payload:
@@ -19,5 +25,5 @@ def load_model(run_dir: str | Path, map_location: str = "cpu"):
     model = instantiate(cfg.model)
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     state = torch.load(checkpoint, map_location=map_location, weights_only=False)["state_dict"]
-    model.load_state_dict(state)
-    return model.eval(), cfg
+    model.load_state_dict(upgrade_state_dict(state, model.state_dict()))
+    return model.net.eval(), cfg

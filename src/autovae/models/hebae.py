@@ -34,7 +34,7 @@ def empirical_moments(mu: torch.Tensor, jitter: float = 1e-5) -> tuple[torch.Ten
     m, k = mu.shape
     if m <= k:
         raise BatchTooSmallError(f"HEBAE needs a batch larger than the latent dimension ({m} <= {k}): "
-                                 "raise dataset.batch_size or lower model.latent_dim")
+                                 "raise dataset.batch_size or lower model.net.latent_dim")
     beta = mu.mean(0)
     centred = mu - beta
     sigma = centred.T @ centred / (m - 1) + jitter * torch.eye(k, dtype=mu.dtype, device=mu.device)
@@ -92,8 +92,8 @@ class HEBAE(VAE):
         zeros = self.running_beta.new_zeros(self.latent_dim)
         return MultivariateNormal(zeros, scale_tril=torch.eye(self.latent_dim, device=zeros.device), validate_args=False)
 
-    def objective(self, x, divergence=None):
-        if divergence is not None or not self.training:
+    def objective(self, x, divergence):
+        if not self.training:
             return super().objective(x, divergence)  # bounds: the proper ELBO of N(mu_i, sigma_i^2 Sigma)
         mu, scale = self._encode(x)
         beta, sigma = self._moments(mu)

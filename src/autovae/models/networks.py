@@ -44,7 +44,7 @@ INITS = {"default": None,  # PyTorch's (Kaiming-uniform with a=sqrt(5), a unifor
 def initialize(net: nn.Module, init: str) -> nn.Module:
     """Re-initializes every Linear/Conv weight (biases to zero) unless init is "default"."""
     if init not in INITS:
-        raise UnknownOptionError(f"unknown model.architecture.init={init!r}; valid: {', '.join(INITS)}")
+        raise UnknownOptionError(f"unknown model.net.architecture.init={init!r}; valid: {', '.join(INITS)}")
     fn = INITS[init]
     if fn is not None:
         for m in net.modules():

@@ -1,83 +1,42 @@
-"""The VAE LightningModule: encoder -> pairing (posterior, prior) -> decoder -> likelihood.
+"""The VAE's generative model as plain ``nn.Module`` math: encoder -> pairing (posterior, prior) ->
+decoder -> likelihood, and the training objective the divergence makes of them.
 
-Subclasses (HEBAE, planar flows, WAE) replace ``posterior`` or ``objective`` and keep the rest:
-data, likelihoods, evaluation and logging are shared.
+No training loop lives here: ``autovae.models.module.AutoVAEModule`` drives this class and every
+subclass (HEBAE, planar flows, WAE) with one loop, one set of metrics and one evaluation. A new
+model is a subclass that overrides ``posterior`` and/or ``objective`` (README, "Adding a model").
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MeanMetric
 
-from autovae.divergences import Divergence, Objective, analytic_kl
-from autovae.evaluation.bounds import BoundSpec, estimate_bounds
-from autovae.objectives import full_precision, sample_with_log_prob
+from autovae.divergences import Divergence, Objective
 from autovae.likelihoods import Likelihood
+from autovae.objectives import WeightTerms, full_precision, log_weights
 from autovae.pairing import Pairing
 
 
-class DivergedError(FloatingPointError):
-    """The training loss became NaN or infinite."""
-
-
-@dataclass
-class Evaluation:
-    posterior: Any
-    prior: Any
-    elbo: torch.Tensor  # (B,) log p(x|z) - KL, one posterior sample per image
-    kl: torch.Tensor  # (B,) closed form where registered, else Monte Carlo at the same sample
-    recon_expected: torch.Tensor  # (B,) reconstruction loss at that sample (E_q, seed units)
-    recon_at_mean: torch.Tensor  # (B,) reconstruction loss at the posterior mean
-
-
-def _means(*keys: str) -> nn.ModuleDict:
-    # NaN values are kept, not dropped: a NaN bound must show as NaN, never as an optimistic mean.
-    return nn.ModuleDict({k: MeanMetric(nan_strategy="disable") for k in keys})
-
-
-class VAE(L.LightningModule):
+class VAE(nn.Module):
 
     def __init__(self, architecture: Callable[..., tuple[nn.Module, nn.Module]], pairing: Pairing,
-                 likelihood: Likelihood, divergence: Divergence, image_shape: Sequence[int], latent_dim: int,
-                 optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable | None = None,
-                 test_bounds: Sequence[dict] = ({"alpha": 1.0, "samples": 1}, {"alpha": 0.0, "samples": 50}),
-                 nll_samples: int = 0, rows_per_pass: int = 1000, nan_check_every: int = 10, nll_images: int | None = None):
+                 likelihood: Likelihood, image_shape: Sequence[int], latent_dim: int):
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
         self.pairing = pairing
         self.likelihood = likelihood
-        self.divergence = divergence
         self.encoder, self.decoder = architecture(
             image_shape=self.image_shape, latent_dim=latent_dim, params_per_pixel=likelihood.params_per_pixel,
             encoder_outputs=self.encoder_output_size())
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.test_bounds = [BoundSpec(**b) for b in test_bounds]
-        if nll_samples < 0 or rows_per_pass < 1:
-            raise ValueError(f"evaluation.nll_samples must be >= 0 and evaluation.rows_per_pass >= 1, "
-                             f"got {nll_samples} and {rows_per_pass}")
-        # The NLL estimate -L_{0,K}: positive, in nats, over the first nll_images test images.
-        self.nll_spec = BoundSpec(alpha=0.0, samples=nll_samples, name="nll") if nll_samples else None
-        self.nll_images = nll_images
-        self.rows_per_pass = rows_per_pass
-        self.nan_check_every = nan_check_every
-        self.val_metrics = _means("loss", "elbo", "kl", "recon_at_mean")
-        self.test_metrics = _means(*(b.key for b in self.test_bounds), "elbo", "kl", "recon_at_mean",
-                                   "recon_expected", *(["nll"] if self.nll_spec else []))
-        self._nonfinite = None
         self._network_dtype: torch.dtype | None = None  # set by densities_in_fp32 under autocast
-        self._test_seen = 0
-        self.eval_split = "test"  # "val" when the search evaluates its selection metrics
 
-    # -- the generative pieces -------------------------------------------------------------
     def encoder_output_size(self) -> int:
         return 2 * self.latent_dim  # a location and a scale per latent dimension
 
+    # -- precision: networks in the autocast dtype, densities in float32 ----------------------
     def network(self, net: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """A network's output in float32; the network itself runs in the trainer's autocast dtype."""
         if self._network_dtype is None:
@@ -87,14 +46,18 @@ class VAE(L.LightningModule):
 
     @contextmanager
     def densities_in_fp32(self):
-        """Runs a step with autocast off, except inside ``network``: under bf16-mixed the encoder and
-        decoder compute in bf16, while log-densities, KLs, log-sum-exps and bounds stay float32."""
-        device = self.device.type
+        """Turns autocast off, except inside ``network``: under bf16-mixed the encoder and decoder
+        compute in bf16, while log-densities, KLs, log-sum-exps and bounds stay float32."""
+        device = next(self.parameters()).device.type
         on = torch.is_autocast_enabled(device)
         self._network_dtype = torch.get_autocast_dtype(device) if on else None
-        with torch.autocast(device, enabled=False):
-            yield
+        try:
+            with torch.autocast(device, enabled=False):
+                yield
+        finally:
+            self._network_dtype = None
 
+    # -- the generative pieces -------------------------------------------------------------
     def posterior(self, x: torch.Tensor):
         h = self.network(self.encoder, x)
         loc, raw_scale = h.chunk(2, dim=-1)
@@ -109,9 +72,14 @@ class VAE(L.LightningModule):
     def log_likelihood_fn(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda z: self.likelihood.log_prob(x, self.decode(z))
 
-    def objective(self, x: torch.Tensor, divergence: Divergence | None = None) -> Objective:
-        div = divergence or self.divergence
-        return div(self.posterior(x), self.prior(), self.log_likelihood_fn(x))
+    def log_weights(self, x: torch.Tensor, samples: int, posterior=None) -> WeightTerms:
+        """log p(x, z_k) - log q(z_k | x) and its terms for ``samples`` draws z_k ~ q(z | x)."""
+        q = posterior if posterior is not None else self.posterior(x)
+        return log_weights(q, self.prior(), self.log_likelihood_fn(x), samples)
+
+    def objective(self, x: torch.Tensor, divergence: Divergence) -> Objective:
+        """The training loss and per-example bound that ``divergence`` makes of this model."""
+        return divergence(self.posterior(x), self.prior(), self.log_likelihood_fn(x))
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
@@ -122,109 +90,13 @@ class VAE(L.LightningModule):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.likelihood.mean(self.decode(self.posterior(x).mean))
 
-    # -- Lightning hooks -------------------------------------------------------------------
-    def on_fit_start(self) -> None:
-        self._base_seed = torch.initial_seed()  # set by seed_everything before fit
-
-    def on_train_epoch_start(self) -> None:
-        # Sampling noise as a function of (seed, epoch): a resumed run repeats an uninterrupted one.
-        torch.manual_seed(self._base_seed * 1_000_003 + self.current_epoch)
-
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        with self.densities_in_fp32():
-            obj = self.objective(batch)
-        self._guard_finite(obj.loss, batch_idx)
-        self.log("train/loss", obj.loss, prog_bar=True)
-        self.log("train/kl", obj.kl.mean())
-        return obj.loss
-
-    def _guard_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
-        """Stops a diverged run; checks every few steps to avoid a host sync on each step."""
-        bad = ~torch.isfinite(loss.detach())
-        self._nonfinite = bad if self._nonfinite is None else (self._nonfinite | bad)
-        last = batch_idx + 1 >= self.trainer.num_training_batches if self._trainer is not None else True
-        if (batch_idx % self.nan_check_every == 0 or last) and bool(self._nonfinite):
-            raise DivergedError(f"training loss is not finite (epoch {self.current_epoch}, step {self.global_step})")
-
-    def _evaluate(self, batch: torch.Tensor) -> Evaluation:
-        """One encoding and one posterior sample per image serve the ELBO, the KL and both
-        reconstruction losses, so that recon_expected + kl = -elbo exactly."""
-        q, p = self.posterior(batch), self.prior()
-        z, log_q = sample_with_log_prob(q, 1)
-        out = self.decode(z)[0]
-        ll = full_precision(self.likelihood.log_prob(batch, out))
-        kl = analytic_kl(q, p)
-        kl = (log_q - p.log_prob(z))[0] if kl is None else kl
-        return Evaluation(q, p, ll - kl, kl, self.likelihood.reconstruction_loss(batch, out),
-                          self.likelihood.reconstruction_loss(batch, self.decode(q.mean)))
-
-    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        with self.densities_in_fp32():
-            ev = self._evaluate(batch)
-            loss = self.divergence(ev.posterior, ev.prior, self.log_likelihood_fn(batch)).loss
-        for key, value in (("loss", loss), ("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean)):
-            self.val_metrics[key].update(value)
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_means(self.val_metrics, "val", prog_bar=("loss", "elbo"))
-
-    def on_test_epoch_start(self) -> None:
-        # Test-time noise as a function of the seed alone: a re-run test gives the same figures.
-        torch.manual_seed(self._seed_for("test"))
-        self._test_seen = 0
-
-    def _seed_for(self, phase: str) -> int:
-        base = getattr(self, "_base_seed", None)
-        base = torch.initial_seed() if base is None else base
-        return (base * 1_000_003 + sum(map(ord, phase))) % (2 ** 63)
-
-    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        with self.densities_in_fp32():
-            ev = self._evaluate(batch)
-            bounds = estimate_bounds(self, batch, self.test_bounds, self._chunk(batch), posterior=ev.posterior)
-            for key, value in bounds.items():
-                self.test_metrics[key].update(value)
-            for key, value in (("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean),
-                               ("recon_expected", ev.recon_expected)):
-                self.test_metrics[key].update(value)
-            self._update_nll(batch)
-        self._test_seen += batch.shape[0]
-
-    def _chunk(self, x: torch.Tensor) -> int:
-        """Importance samples per decoder pass: about rows_per_pass decoder rows, which keep the
-        activations in cache (measured fastest on a 2-core EPYC; see README, Speed)."""
-        return max(1, self.rows_per_pass // max(1, x.shape[0]))
-
-    def _update_nll(self, batch: torch.Tensor) -> None:
-        """-L_{0,K} on the first ``nll_images`` test images (all when None)."""
-        if self.nll_spec is None:
-            return
-        room = batch.shape[0] if self.nll_images is None else max(0, self.nll_images - self._test_seen)
-        if room:
-            x = batch[:room]
-            self.test_metrics["nll"].update(-estimate_bounds(self, x, [self.nll_spec], self._chunk(x))["nll"])
-
-    def on_test_epoch_end(self) -> None:
-        self._log_means(self.test_metrics, self.eval_split)
-
-    def _log_means(self, metrics: nn.ModuleDict, prefix: str, prog_bar: Sequence[str] = ()) -> None:
-        for key, metric in metrics.items():
-            if metric.update_count:  # the NLL of a DDP rank that saw none of the first nll_images
-                self.log(f"{prefix}/{key}", metric.compute(), prog_bar=key in prog_bar)
-            metric.reset()
-
+    # -- what ran ---------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
-        """What this model trains, from the objects themselves: metrics.json's ``ran`` block."""
-        return {"model": type(self).__name__, "objective": self.divergence.describe(),
-                "likelihood": self.likelihood.describe(), "pairing": self.pairing.describe(),
-                "latent_dim": self.latent_dim, "image_shape": list(self.image_shape), **self.settings()}
+        """This model's part of metrics.json's ``ran`` block, from the objects themselves."""
+        return {"model": type(self).__name__, "likelihood": self.likelihood.describe(),
+                "pairing": self.pairing.describe(), "latent_dim": self.latent_dim,
+                "image_shape": list(self.image_shape), **self.settings()}
 
     def settings(self) -> dict[str, Any]:
         """A model's own constants (HEBAE's lambda, the number of flows), for the ``ran`` record."""
         return {}
-
-    def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer=optimizer)}

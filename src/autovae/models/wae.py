@@ -33,8 +33,8 @@ class WAE(VAE):
         super().__init__(*args, **kwargs)
         self.lam = lam
 
-    def objective(self, x, divergence=None):
-        if divergence is not None or not self.training:
+    def objective(self, x, divergence):
+        if not self.training:
             return super().objective(x, divergence)
         q, p = self.posterior(x), self.prior()
         z = q.rsample()

@@ -211,7 +211,7 @@ def run_study(cfg: DictConfig, task_overrides: Sequence[str]) -> optuna.Study:
         if o not in OBJECTIVES:
             raise UnknownOptionError(f"unknown search objective {o!r}; valid: {', '.join(OBJECTIVES)}")
     base = [o for o in task_overrides if not o.lstrip("+~").startswith(("search.", "hydra."))]
-    space = SearchSpace(latent_dim=cfg.model.latent_dim, fixed=fixed_parts(base),
+    space = SearchSpace(latent_dim=cfg.model.net.latent_dim, fixed=fixed_parts(base),
                         **OmegaConf.to_container(s.space, resolve=True))
     check_comparable(objectives, space)
     storage = make_storage(s.storage, Path(cfg.paths.log_dir) / "search", s.study_name, s.heartbeat_interval,

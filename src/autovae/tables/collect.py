@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autovae.config_migration import upgrade_config
 from autovae.results import COMPLETED, FAILED, METRICS_FILE, as_float, canonical, flatten, without
 from autovae.tables.paper import COLUMNS, TABLES
 
@@ -78,16 +79,17 @@ def facts_of(payload: dict) -> tuple[dict, list[str]]:
     """What a run trained, and the fixes it predates. Prefers the ``ran`` block written by the run."""
     config, notes = payload.get("config") or {}, []
     model = config.get("model") or {}
-    arch = {k: v for k, v in (model.get("architecture") or {}).items() if k != "_partial_"}
+    net = model.get("net") or {}
+    arch = {k: v for k, v in (net.get("architecture") or {}).items() if k != "_partial_"}
     ran = payload.get("ran")
     if ran:
         facts = dict(ran, architecture=ran.get("architecture", arch))
     else:
         notes.append("predates the `ran` record: filed from its resolved config")
-        lik = model.get("likelihood") or config.get("likelihood") or {}
+        lik = net.get("likelihood") or config.get("likelihood") or {}
         pairing = payload.get("pairing") or []
-        facts = {"dataset": (config.get("dataset") or {}).get("name"), "model": _class_name(model),
-                 "latent_dim": model.get("latent_dim"), "architecture": arch,
+        facts = {"dataset": (config.get("dataset") or {}).get("name"), "model": _class_name(net),
+                 "latent_dim": net.get("latent_dim"), "architecture": arch,
                  "likelihood": {"name": _class_name(lik), **{k: v for k, v in lik.items() if k != "_target_"}},
                  "objective": _objective_from_config(model.get("divergence") or config.get("divergence") or {}),
                  "pairing": pairing}
@@ -165,6 +167,8 @@ def group_key(config: dict) -> tuple[str, dict]:
 def record_from(payload: dict, source: str, table: str | None = None, column: str | None = None
                 ) -> tuple[RunRecord | None, list[str]]:
     """A run as a table record, or None with the reason it belongs to no seed table."""
+    # records written before the model/loop split read in today's layout (config_migration)
+    payload = {**payload, "config": upgrade_config(payload.get("config"))}
     config = payload.get("config") or {}
     facts, notes = facts_of(payload)
     reason = ""

@@ -1,0 +1,181 @@
+"""The one LightningModule of autovae: it drives any generative model (``net``: VAE, HEBAE, planar
+flows, WAE, beta-VAE) with one training loop, one NaN guard, one set of metrics and one evaluation.
+
+The model holds the math (``models/vae.py`` and its subclasses); the divergence says what is
+trained; this module says how: optimizer, reseeding per epoch, validation and test metrics, the
+importance-sampled bounds and the NLL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MeanMetric
+
+from autovae.divergences import Divergence, analytic_kl
+from autovae.evaluation.bounds import BoundSpec, estimate_bounds
+from autovae.models.vae import VAE
+from autovae.objectives import full_precision, sample_with_log_prob
+
+
+class DivergedError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class Evaluation:
+    posterior: Any
+    prior: Any
+    elbo: torch.Tensor  # (B,) log p(x|z) - KL, one posterior sample per image
+    kl: torch.Tensor  # (B,) closed form where registered, else Monte Carlo at the same sample
+    recon_expected: torch.Tensor  # (B,) reconstruction loss at that sample (E_q, seed units)
+    recon_at_mean: torch.Tensor  # (B,) reconstruction loss at the posterior mean
+
+
+def evaluate_once(net: VAE, batch: torch.Tensor) -> Evaluation:
+    """One encoding and one posterior sample per image serve the ELBO, the KL and both
+    reconstruction losses, so that recon_expected + kl = -elbo exactly."""
+    q, p = net.posterior(batch), net.prior()
+    z, log_q = sample_with_log_prob(q, 1)
+    out = net.decode(z)[0]
+    ll = full_precision(net.likelihood.log_prob(batch, out))
+    kl = analytic_kl(q, p)
+    kl = (log_q - p.log_prob(z))[0] if kl is None else kl
+    return Evaluation(q, p, ll - kl, kl, net.likelihood.reconstruction_loss(batch, out),
+                      net.likelihood.reconstruction_loss(batch, net.decode(q.mean)))
+
+
+def _means(*keys: str) -> nn.ModuleDict:
+    # NaN values are kept, not dropped: a NaN bound must show as NaN, never as an optimistic mean.
+    return nn.ModuleDict({k: MeanMetric(nan_strategy="disable") for k in keys})
+
+
+class AutoVAEModule(L.LightningModule):
+
+    def __init__(self, net: VAE, divergence: Divergence, optimizer: Callable[..., torch.optim.Optimizer],
+                 scheduler: Callable | None = None,
+                 test_bounds: Sequence[dict] = ({"alpha": 1.0, "samples": 1}, {"alpha": 0.0, "samples": 50}),
+                 nll_samples: int = 0, rows_per_pass: int = 1000, nan_check_every: int = 10,
+                 nll_images: int | None = None):
+        super().__init__()
+        if nll_samples < 0 or rows_per_pass < 1:
+            raise ValueError(f"evaluation.nll_samples must be >= 0 and evaluation.rows_per_pass >= 1, "
+                             f"got {nll_samples} and {rows_per_pass}")
+        self.net, self.divergence = net, divergence
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.test_bounds = [BoundSpec(**b) for b in test_bounds]
+        # The NLL estimate -L_{0,K}: positive, in nats, over the first nll_images test images.
+        self.nll_spec = BoundSpec(alpha=0.0, samples=nll_samples, name="nll") if nll_samples else None
+        self.nll_images, self.rows_per_pass, self.nan_check_every = nll_images, rows_per_pass, nan_check_every
+        self.val_metrics = _means("loss", "elbo", "kl", "recon_at_mean")
+        self.test_metrics = _means(*(b.key for b in self.test_bounds), "elbo", "kl", "recon_at_mean",
+                                   "recon_expected", *(["nll"] if self.nll_spec else []))
+        self._nonfinite = None
+        self._test_seen = 0
+        self.eval_split = "test"  # "val" when the search evaluates its selection metrics
+
+    # -- training --------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        self._base_seed = torch.initial_seed()  # set by seed_everything before fit
+
+    def on_train_epoch_start(self) -> None:
+        # Sampling noise as a function of (seed, epoch): a resumed run repeats an uninterrupted one.
+        torch.manual_seed(self._base_seed * 1_000_003 + self.current_epoch)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        with self.net.densities_in_fp32():
+            obj = self.net.objective(batch, self.divergence)
+        self._guard_finite(obj.loss, batch_idx)
+        self.log("train/loss", obj.loss, prog_bar=True)
+        self.log("train/kl", obj.kl.mean())
+        return obj.loss
+
+    def _guard_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Stops a diverged run; checks every few steps to avoid a host sync on each step."""
+        bad = ~torch.isfinite(loss.detach())
+        self._nonfinite = bad if self._nonfinite is None else (self._nonfinite | bad)
+        last = batch_idx + 1 >= self.trainer.num_training_batches if self._trainer is not None else True
+        if (batch_idx % self.nan_check_every == 0 or last) and bool(self._nonfinite):
+            raise DivergedError(f"training loss is not finite (epoch {self.current_epoch}, step {self.global_step})")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer=optimizer)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Checkpoints written before the model moved into ``net`` keep loading (resume, restore)."""
+        checkpoint["state_dict"] = upgrade_state_dict(checkpoint["state_dict"], self.state_dict())
+
+    # -- validation ------------------------------------------------------------------------
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        with self.net.densities_in_fp32():
+            ev = evaluate_once(self.net, batch)
+            loss = self.divergence(ev.posterior, ev.prior, self.net.log_likelihood_fn(batch)).loss
+        for key, value in (("loss", loss), ("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean)):
+            self.val_metrics[key].update(value)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_means(self.val_metrics, "val", prog_bar=("loss", "elbo"))
+
+    # -- test: bounds, NLL, reconstruction -------------------------------------------------
+    def on_test_epoch_start(self) -> None:
+        # Test-time noise as a function of the seed alone: a re-run test gives the same figures.
+        torch.manual_seed(self._seed_for("test"))
+        self._test_seen = 0
+
+    def _seed_for(self, phase: str) -> int:
+        base = getattr(self, "_base_seed", None)
+        base = torch.initial_seed() if base is None else base
+        return (base * 1_000_003 + sum(map(ord, phase))) % (2 ** 63)
+
+    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        with self.net.densities_in_fp32():
+            ev = evaluate_once(self.net, batch)
+            bounds = estimate_bounds(self.net, batch, self.test_bounds, self._chunk(batch), posterior=ev.posterior)
+            for key, value in bounds.items():
+                self.test_metrics[key].update(value)
+            for key, value in (("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean),
+                               ("recon_expected", ev.recon_expected)):
+                self.test_metrics[key].update(value)
+            self._update_nll(batch)
+        self._test_seen += batch.shape[0]
+
+    def _chunk(self, x: torch.Tensor) -> int:
+        """Importance samples per decoder pass: about rows_per_pass decoder rows, which keep the
+        activations in cache (measured fastest on a 2-core EPYC; see README, Speed)."""
+        return max(1, self.rows_per_pass // max(1, x.shape[0]))
+
+    def _update_nll(self, batch: torch.Tensor) -> None:
+        """-L_{0,K} on the first ``nll_images`` test images (all when None)."""
+        if self.nll_spec is None:
+            return
+        room = batch.shape[0] if self.nll_images is None else max(0, self.nll_images - self._test_seen)
+        if room:
+            x = batch[:room]
+            self.test_metrics["nll"].update(-estimate_bounds(self.net, x, [self.nll_spec], self._chunk(x))["nll"])
+
+    def on_test_epoch_end(self) -> None:
+        self._log_means(self.test_metrics, self.eval_split)
+
+    def _log_means(self, metrics: nn.ModuleDict, prefix: str, prog_bar: Sequence[str] = ()) -> None:
+        for key, metric in metrics.items():
+            if metric.update_count:  # the NLL of a DDP rank that saw none of the first nll_images
+                self.log(f"{prefix}/{key}", metric.compute(), prog_bar=key in prog_bar)
+            metric.reset()
+
+    # -- what ran ---------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """metrics.json's ``ran`` block: the model's own record plus the objective that trained it."""
+        return {**self.net.describe(), "objective": self.divergence.describe()}
+
+
+def upgrade_state_dict(state: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
+    """Prefixes a pre-``net`` state dict's model keys with ``net.`` where that is what is expected."""
+    if any(k.startswith("net.") for k in state) or not any(k.startswith("net.") for k in expected):
+        return state
+    return {(f"net.{k}" if f"net.{k}" in expected else k): v for k, v in state.items()}
