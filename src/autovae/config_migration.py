@@ -9,6 +9,9 @@ old run folder exactly like a new one (README, "Run folders").
 from __future__ import annotations
 
 import copy
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 LOOP_TARGET = "autovae.models.module.AutoVAEModule"
@@ -35,3 +38,24 @@ def upgrade_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
     config = copy.deepcopy(config)
     config["model"] = upgrade_model_node(config["model"])
     return config
+
+
+def upgrade_folder(root: str | Path) -> list[Path]:
+    """Rewrites, atomically, every old-layout metrics.json under ``root``; returns those rewritten."""
+    from autovae.results import METRICS_FILE, write_json_atomic  # results reads through this module
+
+    rewritten = []
+    for path in sorted(Path(root).rglob(METRICS_FILE)):
+        payload = json.loads(path.read_text())
+        config = payload.get("config") if isinstance(payload, dict) else None
+        if upgrade_config(config) is not config:
+            write_json_atomic(path, {**payload, "config": upgrade_config(config)})
+            rewritten.append(path)
+    return rewritten
+
+
+if __name__ == "__main__":  # python -m autovae.config_migration <runs folder>
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m autovae.config_migration <runs folder>")
+    done = upgrade_folder(sys.argv[1])
+    print(f"rewrote {len(done)} metrics.json file(s) in today's layout")

@@ -6,7 +6,7 @@ and a few more (U||La, La||G, Lo||G), each for a prior of any location m and sca
 
 Location-scale pairs are computed after standardizing by the prior: KL is invariant when q and p
 are both mapped by z -> (z - m) / s. Every formula is checked against numerical integration in
-tests/test_kl.py.
+tests/distributions/test_kl.py.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The encoder gives a mean mu(x_i) and one scale sigma_i per example. The batch's 
 empirical mean beta and full covariance Sigma; the posterior is N(mu_i, sigma_i^2 Sigma), sampled as
 z = mu_i + sigma_i R eps with R = chol(Sigma). The regularizer is lambda KL(N(beta, Sigma) || N(0, I)).
 
-Two corrections to the paper's printed formulas, both checked in tests/test_models.py:
+Two corrections to the paper's printed formulas, both checked in tests/models/test_models.py:
 - Eq. (11) prints lambda [tr(Sigma) - k - log|Sigma| - beta'beta]; the KL it stands for (Eq. 13/17)
   is (1/2) [tr(Sigma) - k - log|Sigma| + beta'beta]. We use the KL itself, so lambda=1 is the VAE's weight.
 - Eq. (16) omits mu' mu / sigma^2 from KL(N(mu, sigma^2 Sigma) || N(0, sigma^2 I)).

@@ -5,6 +5,7 @@ from torch.distributions import MultivariateNormal, kl_divergence
 
 from autovae.models.flow import FlowPosterior, constrain_u, planar_step
 from autovae.models.hebae import BatchTooSmallError, empirical_moments, hebae_regularizer
+from autovae.models.vae import VAE
 from autovae.models.wae import imq_mmd
 from autovae.train import build, run
 from conftest import compose, tiny_overrides
@@ -87,6 +88,25 @@ def test_flow_with_zero_flows_is_the_plain_vae(data_dir, tmp_path):
     assert torch.allclose(a, vae.net.objective(x, vae.divergence).bound)
 
 
+def test_free_bits_change_the_loss_only_below_free_nats_and_never_the_bound(data_dir, tmp_path):
+    torch.manual_seed(0)
+    module, dm, _ = build(compose(tiny_overrides(data_dir, tmp_path, "model=free_bits",
+                                                 "model.net.free_nats=1000")))
+    dm.setup()
+    x, net = dm.test_data[:16], module.net
+    net.train()
+    torch.manual_seed(1)
+    out = net.objective(x, module.divergence)
+    assert torch.allclose(out.loss, (out.reconstruction + 1000.0).mean())  # every KL is below 1000
+    torch.manual_seed(1)
+    plain = VAE.objective(net, x, module.divergence)
+    assert torch.allclose(out.bound, plain.bound) and not torch.allclose(out.loss, plain.loss)
+    net.free_nats = 0.0  # KL is never negative: the plain VAE's loss
+    torch.manual_seed(1)
+    assert torch.allclose(net.objective(x, module.divergence).loss, plain.loss)
+    assert net.describe()["free_nats"] == 0.0
+
+
 def test_imq_mmd_separates_distributions():
     torch.manual_seed(0)
     p = torch.randn(400, 8)
@@ -94,7 +114,7 @@ def test_imq_mmd_separates_distributions():
     assert abs(same.item()) < 0.01 < shifted.item()
 
 
-@pytest.mark.parametrize("model", ["hebae", "flow", "wae", "beta_vae"])
+@pytest.mark.parametrize("model", ["hebae", "flow", "wae", "beta_vae", "free_bits"])
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
 def test_every_model_trains_with_every_likelihood(model, likelihood, data_dir, tmp_path):
     extra = ["model.net.amortized=true"] if model == "flow" else []

@@ -1,0 +1,45 @@
+"""Run folders written before the model/loop split read exactly like today's."""
+import json
+import shutil
+
+from conftest import ROOT, compose
+from omegaconf import OmegaConf
+
+from autovae.config_migration import upgrade_config, upgrade_folder
+from autovae.results import canonical, flatten, read_metrics
+from autovae.tables.collect import collect_runs
+from autovae.tables.render import cells
+
+OLD_RUN = ROOT / "results" / "table_b" / "N_N" / "seed_0"  # committed, written in the old layout
+OLD_OVERRIDES = ["experiment=table_b", "column=N_N", "seed=0", "evaluation.nll_samples=5000",
+                 "evaluation.nll_images=1000"]
+
+
+def model_node(config: dict) -> dict:
+    return canonical(flatten(config["model"], "model."))
+
+
+def test_an_old_record_upgrades_to_the_config_composed_today():
+    old = json.loads((OLD_RUN / "metrics.json").read_text())["config"]
+    assert "net" not in old["model"], "the committed run is expected to predate the split"
+    today = OmegaConf.to_container(compose(OLD_OVERRIDES).model, resolve=True)
+    assert model_node(upgrade_config(old)) == model_node({"model": today})
+
+
+def test_upgrading_is_idempotent_and_leaves_new_records_alone():
+    old = json.loads((OLD_RUN / "metrics.json").read_text())["config"]
+    once = upgrade_config(old)
+    assert upgrade_config(once) is once
+    assert read_metrics(OLD_RUN)["config"] == once
+
+
+def test_the_folder_migration_rewrites_in_place_and_files_the_same_cells(tmp_path):
+    shutil.copytree(OLD_RUN, tmp_path / "N_N" / "seed_0", ignore=shutil.ignore_patterns("checkpoints"))
+    before = cells(collect_runs(tmp_path))
+    assert len(upgrade_folder(tmp_path)) == 1
+    raw = json.loads((tmp_path / "N_N" / "seed_0" / "metrics.json").read_text())
+    assert raw["config"]["model"]["net"]["latent_dim"] == 20
+    assert upgrade_folder(tmp_path) == []  # nothing left to rewrite
+    after = cells(collect_runs(tmp_path))
+    assert {k: c.mean for k, c in before.items()} == {k: c.mean for k, c in after.items()}
+    assert any(c.mean is not None for c in after.values())
