@@ -83,7 +83,7 @@ class AutoVAEModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         # Sampling noise as a function of (seed, epoch): a resumed run repeats an uninterrupted one.
-        torch.manual_seed(self._base_seed * 1_000_003 + self.current_epoch)
+        torch.manual_seed(self._derived_seed(self.current_epoch))
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         with self.net.densities_in_fp32():
@@ -131,7 +131,13 @@ class AutoVAEModule(L.LightningModule):
     def _seed_for(self, phase: str) -> int:
         base = getattr(self, "_base_seed", None)
         base = torch.initial_seed() if base is None else base
-        return (base * 1_000_003 + sum(map(ord, phase))) % (2 ** 63)
+        return self._derived_seed(sum(map(ord, phase)), base)
+
+    def _derived_seed(self, offset: int, base: int | None = None) -> int:
+        # modulo 2**63: torch.manual_seed refuses a seed beyond a signed 64-bit integer, and
+        # torch.initial_seed() is a random 64-bit value when nothing seeded the process
+        base = self._base_seed if base is None else base
+        return (base * 1_000_003 + offset) % (2 ** 63)
 
     def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         with self.net.densities_in_fp32():
