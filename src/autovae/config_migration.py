@@ -48,8 +48,9 @@ def upgrade_folder(root: str | Path) -> list[Path]:
     for path in sorted(Path(root).rglob(METRICS_FILE)):
         payload = json.loads(path.read_text())
         config = payload.get("config") if isinstance(payload, dict) else None
-        if upgrade_config(config) is not config:
-            write_json_atomic(path, {**payload, "config": upgrade_config(config)})
+        upgraded = upgrade_config(config)
+        if upgraded is not config:
+            write_json_atomic(path, {**payload, "config": upgraded})
             rewritten.append(path)
     return rewritten
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from autovae.objectives import StreamingRenyi, log_weights as weight_terms
+from autovae.objectives import StreamingRenyi
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,7 @@ class BoundSpec:
 @torch.no_grad()
 def log_weights(model, x: torch.Tensor, samples: int, posterior=None) -> torch.Tensor:
     """log p(x, z_k) - log q(z_k | x) for k = 1..samples, shape (samples, B)."""
-    q = posterior if posterior is not None else model.posterior(x)
-    return weight_terms(q, model.prior(), model.log_likelihood_fn(x), samples).log_weights
+    return model.log_weights(x, samples, posterior=posterior).log_weights
 
 
 @torch.no_grad()

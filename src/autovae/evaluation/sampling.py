@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from autovae.objectives import log_weights
 
 
 @torch.no_grad()
 def importance_weighted_latents(model, x: torch.Tensor, k: int) -> torch.Tensor:
     """The seed's Algorithm 1: draw k proposals z_i ~ q(z|x), resample one by w_i / sum w."""
-    terms = log_weights(model.posterior(x), model.prior(), model.log_likelihood_fn(x), k)  # z: (k, B, D)
+    terms = model.log_weights(x, k)  # z: (k, B, D)
     j = torch.distributions.Categorical(logits=terms.log_weights.T).sample()  # (B,)
     return terms.z[j, torch.arange(x.shape[0], device=x.device)]
 
