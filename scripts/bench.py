@@ -283,17 +283,23 @@ def table_b_run(args, device) -> dict:
 def worker(args) -> None:
     import torch
 
+    from autovae import host_allocator
+
+    host_allocator.configure(args.host_allocator)  # every contender, the hand-written loop included
+
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
     torch.manual_seed(0)
     result = CONTENDERS[args.worker](args, device)
-    result.update(peak_memory(device), device=str(device), torch_threads=torch.get_num_threads())
+    result.update(peak_memory(device), device=str(device), torch_threads=torch.get_num_threads(),
+                  host_allocator=host_allocator.configure(args.host_allocator))
     print("BENCH " + json.dumps(result))
 
 
 def start_contender(name: str, args, threads: int | None = None) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--worker", name, "--epochs", str(args.epochs), "--subset", str(args.subset),
-           "--device", args.device, "--data-dir", args.data_dir, "--out", args.out, "--fid-samples", str(args.fid_samples)]
+           "--device", args.device, "--data-dir", args.data_dir, "--out", args.out, "--fid-samples", str(args.fid_samples),
+           "--host-allocator", args.host_allocator]
     cmd += ["--run-dir", args.run_dir] if args.run_dir else []
     env = dict(os.environ, PYTHONUNBUFFERED="1", **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -393,6 +399,8 @@ def main() -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--compile", action="store_true", help="also time autovae with torch.compile")
     p.add_argument("--eval", action="store_true", help="also time and measure evaluation (K=5000 NLL)")
+    p.add_argument("--host-allocator", default="keep_freed", choices=["keep_freed", "system"],
+                   help="glibc keeps freed tensor memory (autovae's default) or the system's behaviour, for all")
     p.add_argument("--run-dir", help="with --eval: time the NLL on this trained run folder's model (Bernoulli)")
     p.add_argument("--fid-samples", type=int, default=0, help="with --eval: also draw this many FID samples")
     p.add_argument("--skip", nargs="*", default=[], choices=[*CONTENDERS, PARALLEL], metavar="CONTENDER")

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from autovae.checkpoints import checkpoint_epoch, usable_checkpoint
 from autovae.config_checks import check_config
+from autovae import host_allocator
 from autovae.errors import AutovaeError, traceback_to_log_file
 from autovae.data import datamodule_from  # noqa: F401  (re-exported for older scripts)
 from autovae.models.module import DivergedError
@@ -87,6 +88,7 @@ def ran_block(model, datamodule, trainer, cfg: DictConfig) -> dict[str, Any]:
     arch = OmegaConf.to_container(cfg.model.net.get("architecture") or {}, resolve=True)
     arch.pop("_partial_", None)
     return {**model.describe(), "dataset": datamodule.name, "precision": str(trainer.precision), "architecture": arch,
+            "host_allocator": host_allocator.configure(cfg.get("host_allocator", "keep_freed")),
             "split": {"validation": "held_out_of_train", "val_size": datamodule.val_size,
                       "nll_images": model.nll_images, "nll_samples": model.nll_spec.samples if model.nll_spec else 0}}
 
@@ -123,6 +125,7 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
     record_errors = on_error == "record" or (on_error == "auto" and _in_multirun())
     try:
         check_config(cfg)
+        host_allocator.configure(cfg.get("host_allocator", "keep_freed"))
         config = OmegaConf.to_container(cfg, resolve=True)
         previous = read_metrics(out)
         previous = check_folder(out, previous, config, cfg.get("on_config_change", "refuse"))

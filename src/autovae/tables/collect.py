@@ -39,7 +39,7 @@ TABLE_DEFINITIONS = {
 # and the FID/KID rows name their sample counts.
 NOT_PART_OF_A_GROUP = ("seed", "dataset.seed", "paths", "run_name", "sweep_name", "skip_completed", "on_error",
                        "ckpt_path", "logger", "callbacks", "trainer.enable_progress_bar", "trainer.default_root_dir",
-                       "trainer.enable_model_summary", "trainer.log_every_n_steps", "trainer.plugins", "threads",
+                       "trainer.enable_model_summary", "trainer.log_every_n_steps", "trainer.plugins", "threads", "host_allocator",
                        "dataset.data_dir", "dataset.seed_dir", "callbacks.fidelity.cache_root", "on_config_change",
                        "hydra", "column")
 
