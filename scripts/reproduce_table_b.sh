@@ -3,7 +3,7 @@
 # batch 1000, 100 epochs, grey MNIST, BCE), written into results/table_b/<column>/seed_<n>/.
 #
 #   bash scripts/reproduce_table_b.sh [stage ...]
-#   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged
+#   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
 # unfinished ones from their last checkpoint, so this can be stopped and started again at will.
@@ -54,16 +54,18 @@ stage_search() {
   # shellcheck disable=SC2086
   { $PY search.py $SEARCH & $PY search.py $SEARCH & wait; } > /dev/null
 }
-stage_auto() {
-  local comps
-  comps=$($PY - <<'PY'
+best_pairing() {  # the Auto study's best pairing, as pairing.components text
+  $PY - <<'PY'
 import optuna
 from autovae.search.space import components_text
 study = optuna.load_study(study_name="table_b_auto", storage=optuna.storages.JournalStorage(
     optuna.storages.journal.JournalFileBackend("results/search/table_b_auto.journal")))
 print(components_text(study.best_trial.user_attrs["pairing"]))
 PY
-) || return 1
+}
+stage_auto() {
+  local comps
+  comps=$(best_pairing) || return 1
   echo "best pairing: $comps"
   sweep results/table_b $NOFID column=auto seed=0,1,2 "pairing.components=$comps"
 }
@@ -73,6 +75,23 @@ stage_precision() {
 }
 # More seeds of the setup that closes the gap (batch 100; = experiment=autovae_mnist_converged).
 stage_converged() { sweep results/gap/batch_100 $NOFID column=N_N seed=1,2 dataset.batch_size=100; }
+# Issue #11's wall-time target: the whole table (b) (13 fixed columns and Auto with the searched
+# pairing) as one sweep of two 1-thread jobs, seed 3, without FID, into its own folder, timed.
+stage_timed() {
+  local comps start
+  comps=$(best_pairing) || return 1
+  start=$(date +%s)
+  sweep results/timed_table_b $NOFID seed=3 \
+    column=N_N,Lo_N,E_N,C_C,G_G,La_N,U_N,G_N,N_La,La_La,Lo_La,E_La,U_C
+  sweep results/timed_table_b $NOFID seed=3 column=auto "pairing.components=$comps"
+  $PY - "$start" "$(date +%s)" "$LAUNCH" <<'PY'
+import json, sys
+from autovae.results import write_json_atomic
+start, end, launch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+write_json_atomic("results/timed_table_b/wall.json", {"runs": 14, "launch": launch, "start_unix": start,
+                  "end_unix": end, "wall_minutes": round((end - start) / 60, 1)})
+PY
+}
 stage_table() { $PY scripts/make_table.py runs=results/table_b out=results name=table_b > /dev/null; }
 
 stages=("$@")
