@@ -88,9 +88,14 @@ def ran_block(model, datamodule, trainer, cfg: DictConfig) -> dict[str, Any]:
     arch = OmegaConf.to_container(cfg.model.net.get("architecture") or {}, resolve=True)
     arch.pop("_partial_", None)
     return {**model.describe(), "dataset": datamodule.name, "precision": str(trainer.precision), "architecture": arch,
-            "host_allocator": host_allocator.configure(cfg.get("host_allocator", "keep_freed")),
+            "host_allocator": _host_allocator(cfg),
             "split": {"validation": "held_out_of_train", "val_size": datamodule.val_size,
                       "nll_images": model.nll_images, "nll_samples": model.nll_spec.samples if model.nll_spec else 0}}
+
+
+def _host_allocator(cfg: DictConfig) -> str:
+    """Applies the run's host allocator setting (once per process) and says what it is."""
+    return host_allocator.configure(cfg.get("host_allocator", "keep_freed"))
 
 
 def precision_reason(cfg: DictConfig, precision: str) -> str:
@@ -125,7 +130,7 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
     record_errors = on_error == "record" or (on_error == "auto" and _in_multirun())
     try:
         check_config(cfg)
-        host_allocator.configure(cfg.get("host_allocator", "keep_freed"))
+        _host_allocator(cfg)
         config = OmegaConf.to_container(cfg, resolve=True)
         previous = read_metrics(out)
         previous = check_folder(out, previous, config, cfg.get("on_config_change", "refuse"))

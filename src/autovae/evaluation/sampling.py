@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 
 
-
 @torch.no_grad()
 def importance_weighted_latents(model, x: torch.Tensor, k: int) -> torch.Tensor:
     """The seed's Algorithm 1: draw k proposals z_i ~ q(z|x), resample one by w_i / sum w."""
