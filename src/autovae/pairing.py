@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from autovae.distributions.families import get_family
 from autovae.distributions.product import BlockProduct
 from autovae.errors import ConfigError
+from autovae.fast_softplus import softplus
 
 
 class InfiniteKLError(ConfigError):
@@ -25,7 +25,7 @@ class PairingError(ConfigError):
 MIN_SCALE = 1e-4
 # Unbounded posterior scales from the encoder's raw output: softplus, or the log-variance
 # parametrization sigma = exp(r / 2) that most VAE code (and pythae) uses.
-SCALE_PARAMS = {"softplus": F.softplus, "log_variance": lambda r: torch.exp(0.5 * r)}
+SCALE_PARAMS = {"softplus": softplus, "log_variance": lambda r: torch.exp(0.5 * r)}
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 import math
 
 import torch
-import torch.nn.functional as F
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import broadcast_all
+
+from autovae.fast_softplus import softplus
 
 
 class Logistic(Distribution):
@@ -53,7 +54,7 @@ class Logistic(Distribution):
             self._validate_sample(value)
         u = (value - self.loc) / self.scale
         # -u - 2 log(1 + e^-u), written with softplus so large |u| stays finite.
-        return -u - 2 * F.softplus(-u) - self.scale.log()
+        return -u - 2 * softplus(-u) - self.scale.log()
 
     def cdf(self, value):
         return torch.sigmoid((value - self.loc) / self.scale)
