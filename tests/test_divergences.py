@@ -8,7 +8,7 @@ import math
 import torch
 from torch import distributions as D
 
-from autovae.divergences import IWAE, KL, Renyi, renyi_bound
+from autovae.divergences import IWAE, KL, Renyi, analytic_kl, renyi_bound
 
 X = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
 TRUE_LOG_PX = D.Normal(0.0, math.sqrt(2.0)).log_prob(X)
@@ -94,3 +94,20 @@ def test_iwae_is_renyi_zero_and_kl_beta_weights_the_kl():
     weighted = KL(beta=4.0)(q, p, ll)
     assert torch.allclose(weighted.loss - plain.loss, 3 * plain.kl.mean())
     assert torch.allclose(weighted.bound, plain.bound)  # the reported bound is the ELBO either way
+
+
+def test_kl_loss_from_the_callers_one_sample_equals_its_own_loss_at_that_sample():
+    """Validation reuses its ELBO's sample for the loss; that must be the loss KL itself computes there,
+    with the closed-form KL and with the Monte Carlo one (a pair without a registered KL)."""
+    _, q, p, ll = setup()
+    student = D.Independent(D.StudentT(3.0, torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)), 1)
+    assert analytic_kl(q, student) is None
+    for prior in (p, student):
+        for beta in (1.0, 0.3):
+            torch.manual_seed(5)
+            own = KL(beta=beta)(q, prior, ll)
+            torch.manual_seed(5)
+            z = q.rsample((1,))
+            assert torch.allclose(KL(beta=beta).loss_at_one_sample(ll(z)[0], own.kl), own.loss)
+    assert KL(samples=3).loss_at_one_sample(ll(z)[0], own.kl) is None  # its own three samples
+    assert Renyi(alpha=0.5, samples=1).loss_at_one_sample(ll(z)[0], own.kl) is None

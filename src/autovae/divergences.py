@@ -42,6 +42,11 @@ class Divergence:
     def __call__(self, posterior, prior, log_likelihood: LogLikelihood) -> Objective:
         raise NotImplementedError
 
+    def loss_at_one_sample(self, log_likelihood: torch.Tensor, kl: torch.Tensor) -> torch.Tensor | None:
+        """The loss from a caller's one posterior sample, log p(x | z) (B,), and its KL (B,); None where the
+        objective needs samples of its own. Saves validation a decoder pass (README, Speed)."""
+        return None
+
 
 class KL(Divergence):
     """ELBO = E_q log p(x|z) - KL(q || p), with the KL weighted by beta for β-VAE.
@@ -68,8 +73,13 @@ class KL(Divergence):
             ll = full_precision(log_likelihood(z))
             log_w = None
         expected_ll = ll.mean(0)
-        loss = -(expected_ll - self.beta * kl).mean()
-        return Objective(loss, expected_ll - kl, -expected_ll, kl, log_w)
+        return Objective(self._loss(expected_ll, kl), expected_ll - kl, -expected_ll, kl, log_w)
+
+    def _loss(self, expected_ll: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
+        return -(expected_ll - self.beta * kl).mean()
+
+    def loss_at_one_sample(self, log_likelihood, kl):
+        return self._loss(log_likelihood, kl) if self.samples == 1 else None
 
 
 class Renyi(Divergence):
