@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from autovae.distributions.families import get_family  # noqa: E402
@@ -74,13 +75,40 @@ def summary(study: optuna.Study) -> str:
     return "\n".join(lines) + "\n"
 
 
+SEARCHED_COLUMN = "searched"  # column=searched, with the report folder on hydra.searchpath
+
+
+def column_config(study: optuna.Study) -> str | None:
+    """The best trial's pairing as a column config (the layout of conf/column/*.yaml), so that the
+    searched "Auto" column runs in the same sweep as the fixed columns; None without a best pairing.
+
+    Only the pairing goes in: a table fixes the divergence and likelihood for all of its columns.
+    """
+    best = best_trials(study)
+    comps = best[0].user_attrs.get("pairing") if best else None
+    if not comps:
+        return None
+    trial = best[0]
+    values = ", ".join(f"{v:.3f}" for v in trial.values)
+    body = OmegaConf.to_yaml({"defaults": [{"override /pairing": "mixture"}], "column": "Auto",
+                              "pairing": {"components": [dict(c) for c in comps]}})
+    return (f"# @package _global_\n# Column \"Auto\": the pairing of study {study.study_name}'s best trial "
+            f"{trial.number} ({values}),\n# written by scripts/search_report.py. The trial's own overrides were:\n"
+            f"#   {' '.join(trial.user_attrs.get('overrides', []))}\n{body}")
+
+
 def write_report(study: optuna.Study, folder: str | Path) -> list[Path]:
+    """report.md, the plots, and column/searched.yaml (see ``column_config``) into ``folder``."""
     from optuna.visualization import matplotlib as ovm
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(folder / "report.md", summary(study))
     paths = [folder / "report.md"]
+    column = column_config(study)
+    if column is not None:
+        write_text_atomic(folder / "column" / f"{SEARCHED_COLUMN}.yaml", column)
+        paths.append(folder / "column" / f"{SEARCHED_COLUMN}.yaml")
     plots = {"history": lambda: ovm.plot_optimization_history(study, target_name="objective")
              if len(study.directions) == 1 else ovm.plot_pareto_front(study)}
     if importances(study):
