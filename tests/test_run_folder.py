@@ -120,3 +120,15 @@ def test_an_unknown_option_lists_the_valid_ones_without_a_traceback(data_dir, tm
     proc = run_cli("train.py", [*tiny_overrides(data_dir, tmp_path), "posterior=nope"])
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("autovae: In 'train': Could not find 'posterior/nope'") and "logistic" in proc.stderr
+
+
+def test_a_fused_optimizer_is_the_same_configuration_for_resume_and_tables():
+    """Runs made before Adam was fused by default resume and group with today's: same update, another kernel."""
+    from autovae.run_folder import config_hash
+    from autovae.tables.collect import NOT_PART_OF_A_GROUP
+
+    adam = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-4}
+    before, today = {"model": {"optimizer": adam}}, {"model": {"optimizer": {**adam, "fused": True}}}
+    assert config_hash(before) == config_hash(today)
+    assert config_hash(before) != config_hash({"model": {"optimizer": {**adam, "lr": 1e-3}}})
+    assert "model.optimizer.fused" in NOT_PART_OF_A_GROUP

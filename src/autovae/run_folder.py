@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 MAY_CHANGE_ON_RESUME = ("trainer.max_epochs", "ckpt_path", "skip_completed", "on_error", "on_config_change",
                         "paths", "run_name", "sweep_name", "logger", "callbacks.progress_bar", "callbacks.images",
                         "callbacks.lr_monitor", "callbacks.model_checkpoint", "threads", "host_allocator", "trainer.enable_progress_bar",
+                        "model.optimizer.fused", "model.optimizer.foreach",  # the same update, another kernel
                         "trainer.enable_model_summary", "trainer.log_every_n_steps", "trainer.default_root_dir",
                         "trainer.plugins", "dataset.data_dir", "dataset.seed_dir", "callbacks.fidelity.cache_root",
                         "hydra")

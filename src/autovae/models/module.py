@@ -7,6 +7,7 @@ importance-sampled bounds and the NLL.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -19,6 +20,9 @@ from autovae.divergences import Divergence, analytic_kl
 from autovae.evaluation.bounds import BoundSpec, estimate_bounds
 from autovae.models.vae import VAE
 from autovae.objectives import full_precision, sample_with_log_prob
+
+
+log = logging.getLogger(__name__)
 
 
 class DivergedError(FloatingPointError):
@@ -102,10 +106,19 @@ class AutoVAEModule(L.LightningModule):
             raise DivergedError(f"training loss is not finite (epoch {self.current_epoch}, step {self.global_step})")
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = self.optimizer_factory(params=self.parameters(), **self._unfused_when_clipping())
         if self.scheduler_factory is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer=optimizer)}
+
+    def _unfused_when_clipping(self) -> dict[str, Any]:
+        """Lightning's mixed-precision plugin refuses gradient clipping with a fused optimizer (it assumes
+        the optimizer unscales fp16 gradients itself), so a clipped run uses the per-tensor update."""
+        clipping = self._trainer is not None and self.trainer.gradient_clip_val
+        if clipping and getattr(self.optimizer_factory, "keywords", {}).get("fused"):
+            log.info("gradient clipping: the optimizer runs unfused (Lightning clips only unfused optimizers)")
+            return {"fused": False}
+        return {}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Checkpoints written before the model moved into ``net`` keep loading (resume, restore)."""
