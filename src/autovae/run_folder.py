@@ -18,18 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from autovae.errors import RunFolderError
-from autovae.results import COMPLETED, canonical, flatten, without
+from autovae.results import COMPLETED, HOW_NOT_WHAT, canonical, flatten, without
 
 log = logging.getLogger(__name__)
 
 # What may change between a start and its resumption without changing what the run computes.
-MAY_CHANGE_ON_RESUME = ("trainer.max_epochs", "ckpt_path", "skip_completed", "on_error", "on_config_change",
-                        "paths", "run_name", "sweep_name", "logger", "callbacks.progress_bar", "callbacks.images",
-                        "callbacks.lr_monitor", "callbacks.model_checkpoint", "threads", "host_allocator", "trainer.enable_progress_bar",
-                        "model.optimizer.fused", "model.optimizer.foreach",  # the same update, another kernel
-                        "trainer.enable_model_summary", "trainer.log_every_n_steps", "trainer.default_root_dir",
-                        "trainer.plugins", "dataset.data_dir", "dataset.seed_dir", "callbacks.fidelity.cache_root",
-                        "hydra")
+MAY_CHANGE_ON_RESUME = (*HOW_NOT_WHAT, "trainer.max_epochs", "callbacks.progress_bar", "callbacks.images",
+                        "callbacks.lr_monitor", "callbacks.model_checkpoint")
 RECORD, HYDRA = ".hydra-run", ".hydra"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autovae.config_migration import upgrade_config
-from autovae.results import COMPLETED, FAILED, METRICS_FILE, as_float, canonical, flatten, without
+from autovae.results import COMPLETED, FAILED, HOW_NOT_WHAT, METRICS_FILE, as_float, canonical, flatten, without
 from autovae.tables.paper import COLUMNS, TABLES
 
 # The seed's printed setup, shared by every table.
@@ -34,16 +34,10 @@ TABLE_DEFINITIONS = {
     "f": ({"name": "Beta", "eps": 1e-3}, KL_OBJECTIVE),
     "g": ({"name": "Bernoulli"}, {"name": "renyi", "alpha": 0.0, "samples": 50}),
 }
-# Settings that never change what a run computes: left out when grouping runs into seeds. (threads and
-# a fused optimizer change only float rounding, as a different machine would.)
-# Callbacks only add measurements (FID/KID, pictures): seeds with and without FID are the same model,
-# and the FID/KID rows name their sample counts.
-NOT_PART_OF_A_GROUP = ("seed", "dataset.seed", "paths", "run_name", "sweep_name", "skip_completed", "on_error",
-                       "ckpt_path", "logger", "callbacks", "trainer.enable_progress_bar", "trainer.default_root_dir",
-                       "trainer.enable_model_summary", "trainer.log_every_n_steps", "trainer.plugins", "threads", "host_allocator",
-                       "model.optimizer.fused", "model.optimizer.foreach",
-                       "dataset.data_dir", "dataset.seed_dir", "callbacks.fidelity.cache_root", "on_config_change",
-                       "hydra", "column")
+# Left out when grouping runs into seeds: besides how a run computes, callbacks only add measurements
+# (FID/KID, pictures): seeds with and without FID are the same model, and the FID/KID rows name their
+# sample counts.
+NOT_PART_OF_A_GROUP = (*HOW_NOT_WHAT, "seed", "dataset.seed", "callbacks", "column")
 
 
 @dataclass
