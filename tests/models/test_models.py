@@ -5,6 +5,7 @@ from torch.distributions import MultivariateNormal, kl_divergence
 
 from autovae.models.flow import FlowPosterior, constrain_u, planar_step
 from autovae.models.hebae import BatchTooSmallError, empirical_moments, hebae_regularizer
+from autovae.models.module import evaluate_once
 from autovae.models.vae import VAE
 from autovae.models.wae import imq_mmd
 from autovae.train import build, run
@@ -105,6 +106,60 @@ def test_free_bits_change_the_loss_only_below_free_nats_and_never_the_bound(data
     torch.manual_seed(1)
     assert torch.allclose(net.objective(x, module.divergence).loss, plain.loss)
     assert net.describe()["free_nats"] == 0.0
+
+
+def _validation_loss(module, x, seed):
+    """val/loss as validation computes it, on the images x, with the noise drawn from ``seed``."""
+    module.eval()
+    torch.manual_seed(seed)
+    module.validation_step(x, 0)
+    loss = module.val_metrics["loss"].compute()
+    module.val_metrics["loss"].reset()
+    return loss
+
+
+def _trained_a_step(data_dir, tmp_path, *overrides):
+    module, dm, _ = build(compose(tiny_overrides(data_dir, tmp_path, *overrides)))
+    dm.setup()
+    module.net.train()
+    module.net.objective(dm.train_data[:64], module.divergence)  # HEBAE: running moments leave their start
+    return module, dm.val_data[:64]
+
+
+def test_free_bits_validation_loss_is_its_training_loss(data_dir, tmp_path):
+    module, x = _trained_a_step(data_dir, tmp_path, "model=free_bits", "model.net.free_nats=1000")
+    loss = _validation_loss(module, x, seed=5)
+    torch.manual_seed(5)
+    ev = evaluate_once(module.net, x)  # the same one sample per image that validation drew
+    assert torch.allclose(loss, (ev.recon_expected + 1000.0).mean())  # every KL is below 1000 nats
+    assert not torch.allclose(loss, -ev.elbo.mean())  # the plain ELBO's loss, which val/loss used to be
+
+
+def test_hebae_validation_loss_is_its_training_loss_at_the_running_moments(data_dir, tmp_path):
+    module, x = _trained_a_step(data_dir, tmp_path, "model=hebae", "model.net.latent_dim=4", "model.net.lam=3.0")
+    net = module.net
+    beta, sigma = net.running_beta.clone(), net.running_sigma.clone()
+    assert not torch.allclose(sigma, torch.eye(4))
+    loss = _validation_loss(module, x, seed=5)
+    assert torch.equal(net.running_beta, beta) and torch.equal(net.running_sigma, sigma)  # validation moves nothing
+    torch.manual_seed(5)
+    evaluate_once(net, x)  # validation's ELBO draws first
+    mu, scale = net._encode(x)
+    z = MultivariateNormal(mu, scale_tril=scale[..., None, None] * torch.linalg.cholesky(sigma)).rsample()
+    reconstruction = -net.likelihood.log_prob(x, net.decode(z)).mean()
+    assert torch.allclose(loss, reconstruction + 3.0 * hebae_regularizer(beta, sigma), rtol=1e-5)
+
+
+def test_wae_validation_loss_is_its_training_loss(data_dir, tmp_path):
+    module, x = _trained_a_step(data_dir, tmp_path, "model=wae", "model.net.lam=50.0")
+    net = module.net
+    loss = _validation_loss(module, x, seed=5)
+    torch.manual_seed(5)
+    evaluate_once(net, x)
+    q, p = net.posterior(x), net.prior()
+    z = q.rsample()
+    reconstruction = -net.likelihood.log_prob(x, net.decode(z)).mean()
+    assert torch.allclose(loss, reconstruction + 50.0 * imq_mmd(z, p.sample((z.shape[0],))), rtol=1e-5)
 
 
 def test_imq_mmd_separates_distributions():

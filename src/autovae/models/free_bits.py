@@ -20,10 +20,13 @@ class FreeBitsVAE(VAE):
 
     def objective(self, x, divergence: Divergence) -> Objective:
         out = super().objective(x, divergence)
-        if not self.training:
-            return out
-        loss = (out.reconstruction + out.kl.clamp(min=self.free_nats)).mean()
-        return dataclasses.replace(out, loss=loss)
+        return dataclasses.replace(out, loss=self._loss(out.reconstruction, out.kl))
+
+    def loss_at_one_sample(self, divergence, log_likelihood, kl):
+        return self._loss(-log_likelihood, kl)
+
+    def _loss(self, reconstruction, kl):
+        return (reconstruction + kl.clamp(min=self.free_nats)).mean()
 
     def settings(self):
         return {"free_nats": self.free_nats}

@@ -92,9 +92,12 @@ class HEBAE(VAE):
         zeros = self.running_beta.new_zeros(self.latent_dim)
         return MultivariateNormal(zeros, scale_tril=torch.eye(self.latent_dim, device=zeros.device), validate_args=False)
 
+    def loss_at_one_sample(self, divergence, log_likelihood, kl):
+        return None  # the regularizer is of the moments, not of the one sample's KL
+
     def objective(self, x, divergence):
-        if not self.training:
-            return super().objective(x, divergence)  # bounds: the proper ELBO of N(mu_i, sigma_i^2 Sigma)
+        # In eval mode (validation's loss) the moments are the running ones and stay as they are;
+        # the test bounds use ``posterior``, the proper N(mu_i, sigma_i^2 Sigma), not this.
         mu, scale = self._encode(x)
         beta, sigma = self._moments(mu)
         q = MultivariateNormal(mu, scale_tril=scale[..., None, None] * torch.linalg.cholesky(sigma),

@@ -128,9 +128,11 @@ class AutoVAEModule(L.LightningModule):
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         with self.net.densities_in_fp32():
             ev = evaluate_once(self.net, batch)
-            loss = self.divergence.loss_at_one_sample(ev.elbo + ev.kl, ev.kl)
-            if loss is None:  # an objective with samples of its own (Rényi, IWAE, K > 1)
-                loss = self.divergence(ev.posterior, ev.prior, self.net.log_likelihood_fn(batch)).loss
+            # val/loss is what training minimises (HEBAE's, WAE's or free bits' own loss included), on
+            # held-out images: from the ELBO's sample where one sample is enough, else the model's own
+            loss = self.net.loss_at_one_sample(self.divergence, ev.elbo + ev.kl, ev.kl)
+            if loss is None:  # samples or statistics of its own (Rényi, IWAE, K > 1, HEBAE, WAE)
+                loss = self.net.objective(batch, self.divergence).loss
         for key, value in (("loss", loss), ("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean)):
             self.val_metrics[key].update(value)
 

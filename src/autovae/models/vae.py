@@ -78,8 +78,15 @@ class VAE(nn.Module):
         return log_weights(q, self.prior(), self.log_likelihood_fn(x), samples)
 
     def objective(self, x: torch.Tensor, divergence: Divergence) -> Objective:
-        """The training loss and per-example bound that ``divergence`` makes of this model."""
+        """The training loss and per-example bound that ``divergence`` makes of this model. In eval mode
+        the same loss on held-out images (validation's ``val/loss``), without updating any state."""
         return divergence(self.posterior(x), self.prior(), self.log_likelihood_fn(x))
+
+    def loss_at_one_sample(self, divergence: Divergence, log_likelihood: torch.Tensor,
+                           kl: torch.Tensor) -> torch.Tensor | None:
+        """``objective``'s loss from a caller's one posterior sample (log p(x | z) and KL, both (B,)), or
+        None where the loss needs samples or statistics of its own; saves validation a decoder pass."""
+        return divergence.loss_at_one_sample(log_likelihood, kl)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
