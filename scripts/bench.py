@@ -178,6 +178,119 @@ def pythae(args, device) -> dict:
     return {"epoch_times": timer.times, "final_loss": float("nan"), "examples": len(data)}
 
 
+def seed_model(device):
+    """The seed's model as autovae builds it (MLP 3 x 400, 20 latents, N||N, Bernoulli), untrained."""
+    from functools import partial
+
+    from autovae.likelihoods import Bernoulli
+    from autovae.models.networks import mlp
+    from autovae.models.vae import VAE
+    from autovae.pairing import uniform_pairing
+
+    return VAE(partial(mlp, hidden=HIDDEN), uniform_pairing({"name": "normal"}, {"name": "normal"}, LATENT),
+               Bernoulli(), (1, 28, 28), LATENT).to(device)
+
+
+def _gemm_shapes(batch: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of every matrix product in one training step of the seed's MLP: each layer's forward,
+    its input gradient (all but the encoder's first layer, whose input needs none) and its weight gradient."""
+    encoder, decoder = [784, *HIDDEN, 2 * LATENT], [LATENT, *reversed(HIDDEN), 784]
+    shapes = []
+    for sizes in (encoder, decoder):
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            shapes += [(batch, a, b), (b, batch, a)] + ([(batch, b, a)] if (sizes is decoder or i) else [])
+    return shapes
+
+
+def _time_gemms(shapes, dtype, device, steps: int) -> float:
+    """Seconds per step of the step's matrix products alone, on operands of the given dtype."""
+    import torch
+
+    operands = [(torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype))
+                for m, k, n in shapes]
+    for a, b in operands:
+        torch.mm(a, b)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        for a, b in operands:
+            torch.mm(a, b)
+    _sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def step_breakdown(args, device) -> dict:
+    """Where one training step's time goes, fp32 against bf16: autovae's own model, loss and fused Adam
+    without Lightning, timed phase by phase over ``--breakdown-steps`` steps after a warm-up, beside the
+    same step's matrix products timed alone at the same shapes (what bf16 can speed up at most)."""
+    import torch
+
+    from autovae.divergences import analytic_kl
+
+    x_all = load_mnist(args.data_dir, args.subset).train_data.to(device)
+    shapes = _gemm_shapes(BATCH)
+    gflop = 2 * sum(m * k * n for m, k, n in shapes) / 1e9
+    out = {"gemm_gflop_per_step": gflop}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        torch.manual_seed(0)
+        net = seed_model(device)
+        opt = torch.optim.Adam(net.parameters(), lr=LR, fused=True)
+        phases: dict[str, list[float]] = {}
+        order = torch.randperm(len(x_all), device=device)
+        for step in range(args.breakdown_steps + 5):
+            idx = order[(step * BATCH) % max(1, len(x_all) - BATCH):][:BATCH]
+            clock = _PhaseClock(device, phases if step >= 5 else {})
+            x = x_all[idx]
+            clock("batch")
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16), \
+                    net.densities_in_fp32():
+                q = net.posterior(x)
+                clock("encoder")
+                z = q.rsample((1,))
+                logits = net.decode(z)
+                clock("decoder")
+                ll = net.likelihood.log_prob(x, logits)
+                clock("likelihood")
+                loss = -(ll.mean(0) - analytic_kl(q, net.prior())).mean()
+                clock("kl and loss")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            clock("backward")
+            opt.step()
+            clock("adam")
+        ms = {k: 1000 * statistics.median(v) for k, v in phases.items()}
+        gemm = 1000 * _time_gemms(shapes, dtype, device, args.breakdown_steps)
+        out[name] = {"phases_ms": ms, "step_ms": sum(ms.values()), "gemm_ms": gemm, "gemm_gflops": gflop / gemm * 1000}
+    return out
+
+
+class _PhaseClock:
+    """Adds the time since the last call to ``phases[name]``, the device synchronized first."""
+
+    def __init__(self, device, phases: dict[str, list[float]]):
+        self.device, self.phases, self.t = device, phases, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        _sync(self.device)
+        now = time.perf_counter()
+        self.phases.setdefault(name, []).append(now - self.t)
+        self.t = now
+
+
+def breakdown_report(b: dict) -> str:
+    """The breakdown in words: the matrix products' share, and the rest that would allow 1.8x."""
+    f, h = b["fp32"], b["bf16"]
+    rest = {k: v["step_ms"] - v["gemm_ms"] for k, v in (("fp32", f), ("bf16", h))}
+    phases = ", ".join(f"{k} {f['phases_ms'][k]:.1f}/{h['phases_ms'][k]:.1f}" for k in f["phases_ms"])
+    needed = (f["gemm_ms"] - 1.8 * h["gemm_ms"]) / 0.8  # rest r (the same in both) with (G32 + r) / (G16 + r) = 1.8
+    return (f"\nOne training step without Lightning (median ms, fp32/bf16): {phases}; step {f['step_ms']:.1f}/"
+            f"{h['step_ms']:.1f} ms ({f['step_ms'] / h['step_ms']:.2f}x). Its {b['gemm_gflop_per_step']:.2f} GFLOP of "
+            f"matrix products alone at the same shapes: {f['gemm_ms']:.1f} ms fp32 ({f['gemm_gflops']:.0f} GFLOP/s), "
+            f"{h['gemm_ms']:.1f} ms bf16 ({h['gemm_gflops']:.0f} GFLOP/s): {f['gemm_ms'] / h['gemm_ms']:.2f}x. "
+            f"Everything else: {rest['fp32']:.1f} ms fp32, {rest['bf16']:.1f} ms bf16. A 1.8x step needs that rest "
+            f"below {needed:.1f} ms in both" + (" (it cannot be: the matrix products alone gain less)." if needed <= 0 else "."))
+
+
 # (name, bf16 networks, images per batch, samples per pass or None for ~1000 rows, likelihood as filed)
 NLL_VARIANTS = (("as_filed", False, 250, 500, True), ("fp32", False, 1000, None, False),
                 ("default", True, 1000, None, False))
@@ -192,11 +305,7 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
 
     from autovae.evaluation.bounds import BoundSpec, estimate_bounds
     from autovae.evaluation.sampling import generate
-    from autovae.models.networks import mlp
-    from autovae.models.vae import VAE
     from autovae.likelihoods import Bernoulli, Likelihood
-    from autovae.pairing import uniform_pairing
-    from functools import partial
 
     def bernoulli_as_filed(x, out):
         """The Bernoulli log-likelihood as #11 found it: -BCE summed per pixel (F.softplus inside)."""
@@ -212,8 +321,7 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
         model = load_model(args.run_dir)[0].to(device)
         assert isinstance(model.likelihood, Bernoulli), "--run-dir: the NLL benchmark times a Bernoulli model"
     else:
-        model = VAE(partial(mlp, hidden=HIDDEN), uniform_pairing({"name": "normal"}, {"name": "normal"}, LATENT),
-                    Bernoulli(), (1, 28, 28), LATENT).to(device).eval()
+        model = seed_model(device).eval()
     out = {"nll_model": args.run_dir or "untrained"}
     for name, bf16, images, chunk, as_filed in [v for v in NLL_VARIANTS if v[0] in variants]:
         torch.manual_seed(0)  # the same importance samples for every variant
@@ -248,7 +356,8 @@ CONTENDERS = {"handwritten fp32": handwritten, "handwritten bf16": lambda a, d: 
               "autovae fp32": autovae, "autovae bf16": lambda a, d: autovae(a, d, precision="bf16-mixed"),
               "autovae+compile bf16": lambda a, d: autovae(a, d, compile_model=True, precision="bf16-mixed"),
               "pythae": pythae, "nll as filed": lambda a, d: evaluation(a, d, ("as_filed",)),
-              "evaluation": evaluation, "table_b_run": lambda a, d: table_b_run(a, d)}
+              "evaluation": evaluation, "table_b_run": lambda a, d: table_b_run(a, d),
+              "step breakdown": step_breakdown}
 PARALLEL = "autovae bf16, 2 jobs x 1 thread"
 TRAINING = ("handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16", "autovae+compile bf16", PARALLEL)
 BASELINE = {"autovae fp32": "handwritten fp32", "autovae bf16": "handwritten bf16",
@@ -301,7 +410,7 @@ def worker(args) -> None:
 def start_contender(name: str, args, threads: int | None = None) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--worker", name, "--epochs", str(args.epochs), "--subset", str(args.subset),
            "--device", args.device, "--data-dir", args.data_dir, "--out", args.out, "--fid-samples", str(args.fid_samples),
-           "--host-allocator", args.host_allocator]
+           "--host-allocator", args.host_allocator, "--breakdown-steps", str(args.breakdown_steps)]
     cmd += ["--run-dir", args.run_dir] if args.run_dir else []
     if name == "nll as filed":  # the allocator as #11 found it, too
         cmd[cmd.index("--host-allocator") + 1] = "system"
@@ -351,7 +460,7 @@ def report(rounds: dict[str, list[dict]], epochs: int = 100) -> str:
             "| contender | s/epoch | examples/s | ratio (time) | against | peak RSS MB | peak GPU MB |",
             "|---|---|---|---|---|---|---|"]
     for name, runs in rounds.items():
-        if name in ("nll as filed", "evaluation", "table_b_run"):
+        if name in ("nll as filed", "evaluation", "table_b_run", "step breakdown"):
             continue
         failed = [r for r in runs if "error" in r]
         if failed:
@@ -383,6 +492,8 @@ def report(rounds: dict[str, list[dict]], epochs: int = 100) -> str:
                     f"as filed, {t['fp32'] / t['default']:.2f}x faster than fp32; NLL {nll['as_filed']:.3f}, "
                     f"{nll['fp32']:.3f}, {nll['default']:.3f} nats; peak RSS {ev['peak_rss_mb']:.0f} MB"
                     + (f"; {ev['generate_fid_samples_s']:.1f} s to draw the FID samples" if "generate_fid_samples_s" in ev else ""))
+    if "step breakdown" in results and "error" not in results["step breakdown"]:
+        rows.append(breakdown_report(results["step breakdown"]))
     tb = results.get("table_b_run")
     if tb and "error" not in tb and bf16:
         per_run = epochs * (bf16 + tb["validation_s"]) + tb["test_s"]
@@ -407,6 +518,9 @@ def main() -> int:
                    help="glibc keeps freed tensor memory (autovae's default) or the system's behaviour, for all")
     p.add_argument("--run-dir", help="with --eval: time the NLL on this trained run folder's model (Bernoulli)")
     p.add_argument("--fid-samples", type=int, default=0, help="with --eval: also draw this many FID samples")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time one training step by phase, fp32 against bf16, beside its matrix products alone")
+    p.add_argument("--breakdown-steps", type=int, default=30, help="steps timed by --breakdown (after 5 of warm-up)")
     p.add_argument("--skip", nargs="*", default=[], choices=[*CONTENDERS, PARALLEL], metavar="CONTENDER")
     p.add_argument("--data-dir", default=str(ROOT / "data"))
     p.add_argument("--out", default=str(ROOT / "outputs" / "bench"))
@@ -420,6 +534,7 @@ def main() -> int:
     names = ["handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16", PARALLEL]
     names += (["autovae+compile bf16"] if args.compile else []) + ["pythae"]
     names += ["nll as filed", "evaluation", "table_b_run"] if args.eval else []
+    names += ["step breakdown"] if args.breakdown else []
     if not (BENCH_SITE / "pythae").is_dir() and "pythae" not in args.skip:
         print("pythae is not installed in .bench-site (run `make bench-env`); skipping it", file=sys.stderr)
         args.skip.append("pythae")

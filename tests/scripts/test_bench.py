@@ -11,15 +11,43 @@ def test_bench_runs_every_contender(tmp_path, data_dir):
     out = tmp_path / "bench.json"
     proc = run_cli("scripts/bench.py", ["--epochs", "1", "--subset", "2000", "--device", "cpu", "--data-dir",
                                         str(data_dir), "--out", str(tmp_path), "--json", str(out),
-                                        "--repeats", "2"])
+                                        "--repeats", "2", "--breakdown", "--breakdown-steps", "2"])
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
     results = json.loads(out.read_text())
     assert {"handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16",
             "autovae bf16, 2 jobs x 1 thread"} <= set(results)
     assert all(r["torch_threads"] == 1 for r in results["autovae bf16, 2 jobs x 1 thread"])
     for name, runs in results.items():  # training contenders run once per round, interleaved
-        assert len(runs) == (2 if name != "pythae" else 1)
+        assert len(runs) == (1 if name in ("pythae", "step breakdown") else 2)
+        if name == "step breakdown":
+            continue
         assert all(r["epoch_times"] and r["peak_rss_mb"] > 0 for r in runs)
     assert "| autovae bf16 |" in proc.stdout and "| handwritten bf16 |" in proc.stdout
     assert "faster per epoch than autovae fp32" in proc.stdout and "Medians over 2 round(s)" in proc.stdout
     assert "epochs per hour of one job with both threads" in proc.stdout
+    breakdown = results["step breakdown"][0]
+    for precision in ("fp32", "bf16"):
+        assert breakdown[precision]["gemm_ms"] > 0 and set(breakdown[precision]["phases_ms"]) >= {"encoder", "backward"}
+    assert "matrix products alone at the same shapes" in proc.stdout
+
+
+def test_the_breakdowns_matrix_products_are_those_of_a_training_step():
+    """The GEMM list that the breakdown times alone must be the step's own: the FLOPs that torch counts in
+    a forward and backward pass of the seed model equal those of the list, product for product."""
+    import sys
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from autovae.divergences import KL
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench
+
+    net = bench.seed_model(torch.device("cpu"))
+    with FlopCounterMode(display=False) as counter:
+        net.objective(torch.rand(bench.BATCH, 1, 28, 28), KL()).loss.backward()
+    counts = counter.get_flop_counts()["Global"]
+    products = sum(v for op, v in counts.items() if str(op) in ("aten.mm", "aten.addmm"))
+    assert products == counter.get_total_flops() == 2 * sum(m * k * n for m, k, n in bench._gemm_shapes(bench.BATCH))
