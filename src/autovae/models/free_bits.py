@@ -23,6 +23,8 @@ class FreeBitsVAE(VAE):
         return dataclasses.replace(out, loss=self._loss(out.reconstruction, out.kl))
 
     def loss_at_one_sample(self, divergence, log_likelihood, kl):
+        if divergence.loss_at_one_sample(log_likelihood, kl) is None:
+            return None  # the divergence averages samples of its own (K > 1, Rényi): so must the loss
         return self._loss(-log_likelihood, kl)
 
     def _loss(self, reconstruction, kl):
