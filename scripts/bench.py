@@ -191,30 +191,42 @@ def seed_model(device):
                Bernoulli(), (1, 28, 28), LATENT).to(device)
 
 
-def _gemm_shapes(batch: int) -> list[tuple[int, int, int]]:
-    """(m, k, n) of every matrix product in one training step of the seed's MLP: each layer's forward,
-    its input gradient (all but the encoder's first layer, whose input needs none) and its weight gradient."""
+def _gemm_shapes(batch: int) -> list[tuple[str, int, int, int]]:
+    """(kind, batch, in, out) of every matrix product in one training step of the seed's MLP: each layer's
+    forward, its weight gradient, and its input gradient (all but the encoder's first layer, whose input
+    needs none). Each costs 2 * batch * in * out FLOPs."""
     encoder, decoder = [784, *HIDDEN, 2 * LATENT], [LATENT, *reversed(HIDDEN), 784]
     shapes = []
     for sizes in (encoder, decoder):
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-            shapes += [(batch, a, b), (b, batch, a)] + ([(batch, b, a)] if (sizes is decoder or i) else [])
+            kinds = ("forward", "weight grad") + (("input grad",) if (sizes is decoder or i) else ())
+            shapes += [(kind, batch, a, b) for kind in kinds]
     return shapes
 
 
-def _time_gemms(shapes, dtype, device, steps: int) -> float:
-    """Seconds per step of the step's matrix products alone, on operands of the given dtype."""
-    import torch
+def gemm_flops(shapes) -> int:
+    return sum(2 * m * a * b for _, m, a, b in shapes)
 
-    operands = [(torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype))
-                for m, k, n in shapes]
-    for a, b in operands:
-        torch.mm(a, b)
+
+def _time_gemms(shapes, dtype, device, steps: int) -> float:
+    """Seconds per step of the step's matrix products alone, in the layouts autograd gives them (the
+    weight stored out x in; the weight gradient a product with a transposed operand)."""
+    import torch
+    import torch.nn.functional as F
+
+    def product(kind, m, a, b):
+        x, w, g = (torch.randn(*shape, device=device, dtype=dtype) for shape in ((m, a), (b, a), (m, b)))
+        return {"forward": lambda: F.linear(x, w), "input grad": lambda: torch.mm(g, w),
+                "weight grad": lambda: torch.mm(g.t(), x)}[kind]
+
+    products = [product(*shape) for shape in shapes]
+    for run in products:
+        run()
     _sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
-        for a, b in operands:
-            torch.mm(a, b)
+        for run in products:
+            run()
     _sync(device)
     return (time.perf_counter() - t0) / steps
 
@@ -229,7 +241,7 @@ def step_breakdown(args, device) -> dict:
 
     x_all = load_mnist(args.data_dir, args.subset).train_data.to(device)
     shapes = _gemm_shapes(BATCH)
-    gflop = 2 * sum(m * k * n for m, k, n in shapes) / 1e9
+    gflop = gemm_flops(shapes) / 1e9
     out = {"gemm_gflop_per_step": gflop}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         torch.manual_seed(0)
