@@ -14,13 +14,13 @@ from autovae.train import ran_block
 from conftest import compose
 
 
-def fake_run(root, name, overrides, bound=-100.0, status="completed", old=False):
+def fake_run(root, name, overrides, bound=-100.0, status="completed", old=False, metrics=None):
     """A finished run folder as train.py writes it, with made-up metrics."""
     cfg = compose([*overrides, f"paths.output_dir={root / name}", "trainer.accelerator=cpu", "logger=csv"])
     model = instantiate(cfg.model)
     payload = {"status": status, "config": OmegaConf.to_container(cfg, resolve=True),
                "metrics": {"test/bound_a1_k1": bound, "test/bound_a0_k50": bound + 5,
-                           "test/recon_expected": -bound - 20, "test/kl": 20.0},
+                           "test/recon_expected": -bound - 20, "test/kl": 20.0, **(metrics or {})},
                "ran": ran_block(model, datamodule_from(cfg), SimpleNamespace(precision="bf16-mixed"), cfg)}
     if old:  # as written before the `ran` block, the validation split and recon_expected
         del payload["ran"], payload["config"]["dataset"]["val_size"], payload["metrics"]["test/recon_expected"]
@@ -74,6 +74,22 @@ def test_runs_from_before_the_fixes_are_read_and_marked(tmp_path):
     for fix in ("predates the `ran` record", "predates the validation split", "predates test/recon_expected"):
         assert fix in notes
     assert "Runs read from older records" in markdown(col)
+
+
+def test_both_reconstructions_stand_against_the_papers_one_row(tmp_path):
+    """The paper prints one BCE without saying at which z: ours at one sample (E_q) and at the posterior
+    mean are both shown beside it; a record that predates the second is unmeasured, not failed."""
+    fake_run(tmp_path / "new", "s0", ["column=N_N", "seed=0"], bound=-100.0, metrics={"test/recon_at_mean": 76.0})
+    fake_run(tmp_path / "new", "s1", ["column=N_N", "seed=1"], bound=-102.0, metrics={"test/recon_at_mean": 78.0})
+    table = cells(collect_runs(tmp_path / "new"))
+    at_mean, expected = table[("b", "recon_at_mean", "N||N")], table[("b", "recon", "N||N")]
+    assert (at_mean.mean, at_mean.paper, at_mean.failed) == (77.0, 77.15, 0)
+    assert (expected.mean, expected.paper) == (81.0, 77.15)
+    rendered = markdown(collect_runs(tmp_path / "new"))
+    assert "| BCE (at the posterior mean) | 77.00 ± 1.41 (paper 77.15, Δ -0.15) |" in rendered
+    fake_run(tmp_path / "old", "s0", ["column=N_N"], bound=-100.0)
+    old = cells(collect_runs(tmp_path / "old"))[("b", "recon_at_mean", "N||N")]
+    assert (old.runs, old.failed, old.ours) == (0, 0, "")
 
 
 def test_beta_vae_records_the_beta_that_trained(tmp_path):

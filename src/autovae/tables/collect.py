@@ -180,7 +180,8 @@ def record_from(payload: dict, source: str, table: str | None = None, column: st
     image_shape = facts.get("image_shape") or (config.get("dataset") or {}).get("image_shape") or (1, 28, 28)
     recon = metrics.get("test/recon_expected", metrics.get("test/recon"))
     values = {"bound": as_float(metrics.get(bound_key)) + paper_unit_offset(facts, image_shape),
-              "recon": as_float(recon), "fid": as_float(metrics.get("test/fid")),
+              "recon": as_float(recon), "recon_at_mean": as_float(metrics.get("test/recon_at_mean")),
+              "fid": as_float(metrics.get("test/fid")),
               "kid": as_float(metrics.get("test/kid")), "fid_samples": as_float(metrics.get("test/fidelity_samples"))}
     group, flat = group_key(config)
     rec = RunRecord(table, column, payload.get("status", FAILED), values, source, group, flat)

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 COLUMNS = ["N||N", "La||N", "Lo||N", "U||N", "G||N", "E||N", "N||La", "La||La", "Lo||La", "E||La", "C||C", "U||C",
            "G||G", "Auto"]
-METRICS = ["bound", "recon", "fid", "kid"]
+# recon is our E_q reconstruction (one posterior sample, so recon + KL = -L_{1,1}); recon_at_mean is the
+# reconstruction at the posterior mean. The paper prints one reconstruction row without saying which it
+# is, so both rows are shown against it (docs/reproduction.md: at the converged setup it is the latter
+# that lands near the paper's figures).
+METRICS = ["bound", "recon", "recon_at_mean", "fid", "kid"]
 
 # table id -> (title, likelihood class, divergence class, bound label, reconstruction label)
 TABLES = {
@@ -54,4 +58,5 @@ PAPER = {
 
 
 def paper_value(table: str, metric: str, column: str) -> float | None:
-    return PAPER[table][metric][COLUMNS.index(column)]
+    printed = "recon" if metric == "recon_at_mean" else metric  # the paper's one reconstruction row
+    return PAPER[table][printed][COLUMNS.index(column)]
