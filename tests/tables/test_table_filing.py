@@ -105,11 +105,26 @@ def test_claims_are_judged_from_the_column_means(tmp_path):
     for column, bound in (("N_N", -100.0), ("Lo_N", -99.0), ("E_N", -150.0), ("E_La", -140.0), ("C_C", -105.0)):
         fake_run(tmp_path, column, [f"column={column}"], bound=bound)
     verdicts = {claim: verdict for claim, verdict, _ in judge(collect_runs(tmp_path))}
-    assert verdicts["Mismatched Lo‖N is at least as good as N‖N (bound)"] == "held"
+    assert verdicts["Mismatched Lo‖N is at least as good as N‖N (bound)"] == "held (one seed: noise unknown)"
     assert verdicts["E‖N, E‖La and C‖C are far worse than N‖N (more than 10 nats)"] == "not held"  # C||C: 5
     assert verdicts["Auto is the best column (bound)"] == "not measured yet"
     bound_rank = dict((m, (n, rho)) for m, n, rho in rank_agreement(collect_runs(tmp_path)))["bound"]
     assert bound_rank[0] == 5 and abs(bound_rank[1] - 0.6) < 1e-9  # ranks 5,4,1,2,3 against 4,5,2,3,1
+
+
+def test_a_difference_inside_the_seed_noise_is_neither_held_nor_not_held(tmp_path):
+    """Lo||N 0.5 nats above N||N with seeds 2 nats apart is noise; 6 nats above is held, 6 below not."""
+    from autovae.tables.claims import judge
+
+    claim = "Mismatched Lo‖N is at least as good as N‖N (bound)"
+    for name, lo_mean in (("noise", -99.5), ("above", -94.0), ("below", -106.0)):
+        for seed, offset in ((0, -1.0), (1, 1.0)):  # N||N -100 ± 1.41, Lo||N lo_mean ± 1.41
+            fake_run(tmp_path / name, f"nn{seed}", ["column=N_N", f"seed={seed}"], bound=-100.0 + offset)
+            fake_run(tmp_path / name, f"lo{seed}", ["column=Lo_N", f"seed={seed}"], bound=lo_mean + offset)
+        verdicts = {c: (v, f) for c, v, f in judge(collect_runs(tmp_path / name))}
+        expected = {"noise": "within seed noise", "above": "held", "below": "not held"}[name]
+        assert verdicts[claim][0] == expected, verdicts[claim]
+        assert "2 SE 2.83" in verdicts[claim][1]  # 2 * sqrt(2 * 1.41^2 / 2)
 
 
 def test_the_committed_table_b_renders_from_its_run_folders(monkeypatch):

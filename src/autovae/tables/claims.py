@@ -1,8 +1,11 @@
-"""The claims a seed table makes, judged on our runs: held, not held, or not measured yet.
+"""The claims a seed table makes, judged on our runs: held, not held, within seed noise, or not
+measured yet.
 
-Each claim is a comparison between column means of one table; seed noise is shown beside it (the
-standard deviation over seeds where a column has several). The rank agreement between our column
-order and the paper's is Spearman's rho over the columns both have.
+Each claim is a comparison between column means of one table. Where both sides have two seeds or more,
+a difference smaller than two standard errors (the seeds' standard deviations over the square root of
+their counts) is "within seed noise", neither held nor not held; where a side has one seed its noise is
+unknown and the verdict says so. The rank agreement between our column order and the paper's is
+Spearman's rho over the columns both have.
 """
 from __future__ import annotations
 
@@ -18,10 +21,13 @@ from autovae.tables.render import Cell, cells
 HIGHER_IS_BETTER = {"bound": True, "recon": False, "recon_at_mean": False, "fid": False, "kid": False}
 
 
+NOISE_Z = 2.0  # standard errors of a difference within which it is seed noise (about 95%)
+
+
 @dataclass
 class Claim:
     text: str
-    test: Callable[[dict[str, Cell]], tuple[bool | None, str]]
+    test: Callable[[dict[str, Cell]], tuple[str | None, str]]  # (verdict, or None: not measured; figures)
 
 
 def _sym(column: str) -> str:
@@ -40,12 +46,38 @@ def _show(col: dict[str, Cell], column: str) -> str:
     return f"{_sym(column)} {cell.ours}"
 
 
+def standard_error(col: dict[str, Cell], a: str, b: str) -> float | None:
+    """Of the difference of two column means; None where a column has fewer than two seeds."""
+    terms = []
+    for cell in (col[a], col[b]):
+        seeds = cell.runs - cell.failed - cell.unmeasured
+        if cell.std is None or seeds < 2:
+            return None
+        terms.append(cell.std ** 2 / seeds)
+    return math.sqrt(sum(terms))
+
+
+def verdict(margin: float, se: float | None) -> str:
+    """held where margin >= 0, not held below; within seed noise where |margin| < NOISE_Z standard errors."""
+    if se is None:
+        return ("held" if margin >= 0 else "not held") + " (one seed: noise unknown)"
+    if abs(margin) < NOISE_Z * se:
+        return "within seed noise"
+    return "held" if margin >= 0 else "not held"
+
+
+def _noise_text(se: float | None) -> str:
+    return "" if se is None else f", {NOISE_Z:g} SE {NOISE_Z * se:.2f}"
+
+
 def at_least_as_good(a: str, b: str, tolerance: float = 0.0) -> Callable:
     def test(col):
         x, y = _mean(col, a), _mean(col, b)
         if x is None or y is None:
             return None, f"needs {_sym(a)} and {_sym(b)}"
-        return x >= y - tolerance, f"{_show(col, a)} vs {_show(col, b)} (difference {x - y:+.2f})"
+        se = standard_error(col, a, b)
+        return verdict(x - (y - tolerance), se), (f"{_show(col, a)} vs {_show(col, b)} "
+                                                 f"(difference {x - y:+.2f}{_noise_text(se)})")
     return test
 
 
@@ -56,8 +88,9 @@ def far_worse(columns: list[str], than: str, by: float) -> Callable:
         if ref is None or any(v is None for v in have.values()):
             return None, f"needs {', '.join(map(_sym, columns))} and {_sym(than)}"
         gaps = {c: ref - v for c, v in have.items()}
-        return all(g > by for g in gaps.values()), "; ".join(f"{_sym(c)} {g:.1f} below {_sym(than)}"
-                                                             for c, g in gaps.items())
+        margin = min(gaps.values()) - by  # gaps of tens of nats: seed noise does not decide this one
+        return "held" if margin > 0 else "not held", "; ".join(f"{_sym(c)} {g:.1f} below {_sym(than)}"
+                                                               for c, g in gaps.items())
     return test
 
 
@@ -67,9 +100,13 @@ def best_column(column: str) -> Callable:
         means = {c: v for c, v in means.items() if v is not None}
         if column not in means:
             return None, f"needs {_sym(column)}"
-        best = max(means, key=means.get)
-        return best == column, (f"best of {len(means)} measured columns: {_sym(best)} ({means[best]:.2f}); "
-                                f"{_sym(column)} {means[column]:.2f}")
+        rival = max((c for c in means if c != column), key=means.get, default=None)
+        if rival is None:
+            return None, f"needs a column beside {_sym(column)}"
+        se = standard_error(col, column, rival)
+        return verdict(means[column] - means[rival], se), (
+            f"best other of {len(means)} measured columns: {_sym(rival)} ({means[rival]:.2f}); "
+            f"{_sym(column)} {means[column]:.2f} (difference {means[column] - means[rival]:+.2f}{_noise_text(se)})")
     return test
 
 
@@ -84,13 +121,13 @@ TABLE_B_CLAIMS = [
 
 
 def judge(collection, table: str = "b", claims: list[Claim] = TABLE_B_CLAIMS) -> list[tuple[str, str, str]]:
-    """(claim, "held" | "not held" | "not measured yet", the figures) for each claim."""
+    """(claim, "held" | "not held" | "within seed noise" | "not measured yet", the figures) for each claim."""
     all_cells = cells(collection)
     col = {c: all_cells[(table, "bound", c)] for c in COLUMNS if (table, "bound", c) in all_cells}
     out = []
     for claim in claims:
-        verdict, figures = claim.test(col)
-        out.append((claim.text, {True: "held", False: "not held", None: "not measured yet"}[verdict], figures))
+        said, figures = claim.test(col)
+        out.append((claim.text, said or "not measured yet", figures))
     return out
 
 
