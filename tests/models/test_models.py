@@ -162,6 +162,30 @@ def test_wae_validation_loss_is_its_training_loss(data_dir, tmp_path):
     assert torch.allclose(loss, reconstruction + 50.0 * imq_mmd(z, p.sample((z.shape[0],))), rtol=1e-5)
 
 
+@pytest.mark.parametrize("model,train,val", [("hebae", 2010, 300), ("wae", 2001, 301)])
+def test_a_last_batch_too_short_for_the_objective_is_skipped_not_fatal(model, train, val, data_dir, tmp_path, caplog):
+    """HEBAE's covariance needs more images than latents, WAE's MMD two: a data set whose size leaves a
+    last batch of 10 (HEBAE, 20 latents) or 1 (WAE) used to end the run with an error or a NaN loss."""
+    import logging
+    import math
+
+    caplog.set_level(logging.INFO, logger="autovae.models.module")
+    result = run(compose(tiny_overrides(data_dir, tmp_path, f"model={model}", f"dataset.train_subset={train}",
+                                        f"dataset.val_subset={val}")))
+    assert result["status"] == "completed", result.get("error")
+    assert math.isfinite(result["metrics"]["val/loss"])
+    assert f"training: a batch of {train % 100} images is shorter than" in caplog.text
+    if model == "wae":
+        assert "validation: a batch of 1 images is shorter than the 2" in caplog.text
+
+
+def test_batches_too_small_for_hebae_are_refused_at_the_first_step(data_dir, tmp_path):
+    from autovae.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs batches of at least 21 images, and dataset.batch_size gives 20"):
+        run(compose(tiny_overrides(data_dir, tmp_path, "model=hebae", "dataset.batch_size=20")))
+
+
 def test_imq_mmd_separates_distributions():
     torch.manual_seed(0)
     p = torch.randn(400, 8)

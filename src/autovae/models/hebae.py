@@ -95,6 +95,9 @@ class HEBAE(VAE):
     def loss_at_one_sample(self, divergence, log_likelihood, kl):
         return None  # the regularizer is of the moments, not of the one sample's KL
 
+    def smallest_batch(self) -> int:
+        return self.latent_dim + 1 if self.training else 1  # eval uses the running moments
+
     def objective(self, x, divergence):
         # In eval mode (validation's loss) the moments are the running ones and stay as they are;
         # the test bounds use ``posterior``, the proper N(mu_i, sigma_i^2 Sigma), not this.

@@ -17,6 +17,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from autovae.divergences import Divergence, analytic_kl
+from autovae.errors import ConfigError
 from autovae.evaluation.bounds import BoundSpec, estimate_bounds
 from autovae.models.vae import VAE
 from autovae.objectives import full_precision, sample_with_log_prob
@@ -78,6 +79,7 @@ class AutoVAEModule(L.LightningModule):
         self.test_metrics = _means(*(b.key for b in self.test_bounds), "elbo", "kl", "recon_at_mean",
                                    "recon_expected", *(["nll"] if self.nll_spec else []))
         self._nonfinite = None
+        self._short_batches_logged: set[str] = set()
         self._test_seen = 0
         self.eval_split = "test"  # "val" when the search evaluates its selection metrics
 
@@ -89,13 +91,31 @@ class AutoVAEModule(L.LightningModule):
         # Sampling noise as a function of (seed, epoch): a resumed run repeats an uninterrupted one.
         torch.manual_seed(self._derived_seed(self.current_epoch))
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
+        if self._too_short(batch, "training"):
+            if batch_idx + 1 < self.trainer.num_training_batches:  # not the data's remainder: every batch is
+                raise ConfigError(f"{type(self.net).__name__}'s objective needs batches of at least "
+                                  f"{self.net.smallest_batch()} images, and dataset.batch_size gives {batch.shape[0]}: "
+                                  "raise dataset.batch_size (or, for HEBAE, lower model.net.latent_dim)")
+            return None  # the short remainder: Lightning skips this step (backward and update)
         with self.net.densities_in_fp32():
             obj = self.net.objective(batch, self.divergence)
         self._guard_finite(obj.loss, batch_idx)
         self.log("train/loss", obj.loss, prog_bar=True)
         self.log("train/kl", obj.kl.mean())
         return obj.loss
+
+    def _too_short(self, batch: torch.Tensor, phase: str) -> bool:
+        """A last batch smaller than the model's objective needs (the data's size modulo the batch size)."""
+        need = self.net.smallest_batch()
+        if batch.shape[0] >= need:
+            return False
+        if phase not in self._short_batches_logged:
+            self._short_batches_logged.add(phase)
+            log.info("%s: a batch of %d images is shorter than the %d that %s's objective needs: its %s is skipped",
+                     phase, batch.shape[0], need, type(self.net).__name__,
+                     "step" if phase == "training" else "loss")
+        return True
 
     def _guard_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
         """Stops a diverged run; checks every few steps to avoid a host sync on each step."""
@@ -131,10 +151,11 @@ class AutoVAEModule(L.LightningModule):
             # val/loss is what training minimises (HEBAE's, WAE's or free bits' own loss included), on
             # held-out images: from the ELBO's sample where one sample is enough, else the model's own
             loss = self.net.loss_at_one_sample(self.divergence, ev.elbo + ev.kl, ev.kl)
-            if loss is None:  # samples or statistics of its own (Rényi, IWAE, K > 1, HEBAE, WAE)
-                loss = self.net.objective(batch, self.divergence).loss
+            if loss is None and not self._too_short(batch, "validation"):
+                loss = self.net.objective(batch, self.divergence).loss  # samples or statistics of its own
         for key, value in (("loss", loss), ("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean)):
-            self.val_metrics[key].update(value)
+            if value is not None:
+                self.val_metrics[key].update(value)
 
     def on_validation_epoch_end(self) -> None:
         self._log_means(self.val_metrics, "val", prog_bar=("loss", "elbo"))

@@ -82,6 +82,11 @@ class VAE(nn.Module):
         the same loss on held-out images (validation's ``val/loss``), without updating any state."""
         return divergence(self.posterior(x), self.prior(), self.log_likelihood_fn(x))
 
+    def smallest_batch(self) -> int:
+        """The fewest images a batch must hold for ``objective`` in the current mode (HEBAE's covariance
+        and WAE's MMD need several); the loop skips a shorter last batch instead of failing on it."""
+        return 1
+
     def loss_at_one_sample(self, divergence: Divergence, log_likelihood: torch.Tensor,
                            kl: torch.Tensor) -> torch.Tensor | None:
         """``objective``'s loss from a caller's one posterior sample (log p(x | z) and KL, both (B,)), or

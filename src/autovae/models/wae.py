@@ -36,6 +36,9 @@ class WAE(VAE):
     def loss_at_one_sample(self, divergence, log_likelihood, kl):
         return None  # the MMD is of the batch's codes against prior draws
 
+    def smallest_batch(self) -> int:
+        return 2  # the unbiased MMD averages over pairs of distinct codes
+
     def objective(self, x, divergence):
         q, p = self.posterior(x), self.prior()
         z = q.rsample()
