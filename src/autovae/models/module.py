@@ -92,18 +92,26 @@ class AutoVAEModule(L.LightningModule):
         torch.manual_seed(self._derived_seed(self.current_epoch))
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
-        if self._too_short(batch, "training"):
-            if batch_idx + 1 < self.trainer.num_training_batches:  # not the data's remainder: every batch is
-                raise ConfigError(f"{type(self.net).__name__}'s objective needs batches of at least "
-                                  f"{self.net.smallest_batch()} images, and dataset.batch_size gives {batch.shape[0]}: "
-                                  "raise dataset.batch_size (or, for HEBAE, lower model.net.latent_dim)")
-            return None  # the short remainder: Lightning skips this step (backward and update)
+        if self._skip_short_remainder(batch, batch_idx):
+            return None  # Lightning skips this step (backward and update)
         with self.net.densities_in_fp32():
             obj = self.net.objective(batch, self.divergence)
         self._guard_finite(obj.loss, batch_idx)
         self.log("train/loss", obj.loss, prog_bar=True)
         self.log("train/kl", obj.kl.mean())
         return obj.loss
+
+    def _skip_short_remainder(self, batch: torch.Tensor, batch_idx: int) -> bool:
+        """True for a last training batch too short for the objective; a short batch that is not the
+        data's remainder means every batch is too short, which is refused."""
+        if not self._too_short(batch, "training"):
+            return False
+        if batch_idx + 1 < self.trainer.num_training_batches:
+            raise ConfigError(f"{type(self.net).__name__}'s objective needs batches of at least "
+                              f"{self.net.smallest_batch()} images, and dataset.batch_size gives {batch.shape[0]}: "
+                              "raise dataset.batch_size (or, for HEBAE, lower model.net.latent_dim)")
+        self._raise_if_diverged()  # the epoch's last batch, where the NaN check is due
+        return True
 
     def _too_short(self, batch: torch.Tensor, phase: str) -> bool:
         """A last batch smaller than the model's objective needs (the data's size modulo the batch size)."""
@@ -122,7 +130,11 @@ class AutoVAEModule(L.LightningModule):
         bad = ~torch.isfinite(loss.detach())
         self._nonfinite = bad if self._nonfinite is None else (self._nonfinite | bad)
         last = batch_idx + 1 >= self.trainer.num_training_batches if self._trainer is not None else True
-        if (batch_idx % self.nan_check_every == 0 or last) and bool(self._nonfinite):
+        if batch_idx % self.nan_check_every == 0 or last:
+            self._raise_if_diverged()
+
+    def _raise_if_diverged(self) -> None:
+        if self._nonfinite is not None and bool(self._nonfinite):
             raise DivergedError(f"training loss is not finite (epoch {self.current_epoch}, step {self.global_step})")
 
     def configure_optimizers(self) -> Any:
