@@ -9,8 +9,8 @@ COLUMNS = ["N||N", "La||N", "Lo||N", "U||N", "G||N", "E||N", "N||La", "La||La", 
            "G||G", "Auto"]
 # recon is our E_q reconstruction (one posterior sample, so recon + KL = -L_{1,1}); recon_at_mean is the
 # reconstruction at the posterior mean. The paper prints one reconstruction row without saying which it
-# is, so both rows are shown against it (docs/reproduction.md: at the converged setup it is the latter
-# that lands near the paper's figures).
+# is, so both rows are shown against it (docs/reproduction.md: at the converged setup neither fits every
+# column: the posterior mean fits N||N, La||N, Lo||N and Auto, E_q fits E||N).
 METRICS = ["bound", "recon", "recon_at_mean", "fid", "kid"]
 
 # table id -> (title, likelihood class, divergence class, bound label, reconstruction label)
