@@ -3,7 +3,8 @@
 # batch 1000, 100 epochs, grey MNIST, BCE), written into results/table_b/<column>/seed_<n>/.
 #
 #   bash scripts/reproduce_table_b.sh [stage ...]
-#   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed table_a table_b_converged
+#   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
+#           table_a table_c table_d table_e table_f table_b_converged
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
 # unfinished ones from their last checkpoint, so this can be stopped and started again at will.
@@ -94,13 +95,19 @@ write_json_atomic(f"{folder}/wall.json", {"runs": 14, "launch": launch, "start_u
                   "end_unix": end, "wall_minutes": round((end - start) / 60, 1)})
 PY
 }
-# Table (a) (MSE) at the same printed setup, the 13 fixed columns, seed 0 (Auto needs a search of its own
-# at this likelihood: the table (b) study searched under Bernoulli).
-stage_table_a() {
-  EXPERIMENT=table_a sweep results/table_a $NOFID seed=0 \
-    column=N_N,Lo_N,La_N,E_N,C_C,G_G,U_N,G_N,N_La,La_La,Lo_La,E_La,U_C
-  $PY scripts/make_table.py runs=results/table_a out=results name=table_a > /dev/null
+# Tables (a), (c), (d), (e), (f) (MSE, MAE, learned-variance normal, continuous Bernoulli, Beta) at the
+# same printed setup, the 13 fixed columns, seed 0 (Auto needs a search of its own at each likelihood:
+# the table (b) study searched under Bernoulli). `stage_table_a` ... `stage_table_f`.
+FIXED13=N_N,Lo_N,La_N,E_N,C_C,G_G,U_N,G_N,N_La,La_La,Lo_La,E_La,U_C
+printed_table() {  # printed_table <letter>
+  EXPERIMENT=table_$1 sweep results/table_$1 $NOFID seed=0 column=$FIXED13
+  $PY scripts/make_table.py runs=results/table_$1 out=results name=table_$1 > /dev/null
 }
+stage_table_a() { printed_table a; }
+stage_table_c() { printed_table c; }
+stage_table_d() { printed_table d; }
+stage_table_e() { printed_table e; }
+stage_table_f() { printed_table f; }
 # Table (b) at the setup that converges (experiment=autovae_mnist_converged: batch 100, so 50,000 Adam
 # steps instead of 5,000), all 14 columns in one sweep, seed 0, no FID: do the paper's claims hold
 # where N||N reaches the paper's number? The columns the claims name come first, so they land first.
