@@ -12,7 +12,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics fro
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from autovae.cli import known_errors, quiet_third_party, results_table
+    from autovae.cli import exit_if_failed, known_errors, quiet_third_party, results_table
     from autovae.train import run
 
     quiet_third_party()
@@ -20,6 +20,7 @@ def main(cfg: DictConfig) -> float | None:
         result = run(cfg)
     if int(os.environ.get("RANK", 0)) == 0:
         print(results_table(result), flush=True)
+    exit_if_failed(result)
     return result.get("objective")
 
 

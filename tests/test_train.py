@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from autovae.pairing import InfiniteKLError
 from autovae.train import run
 from conftest import compose, run_cli, tiny_overrides
 
@@ -42,12 +43,12 @@ def test_renyi_and_mixture_pairing_train(data_dir, tmp_path):
     assert [g["dims"] for g in result["pairing"]] == [10, 6, 4]
 
 
-def test_infinite_kl_pair_is_refused_before_training(data_dir, tmp_path):
+def test_infinite_kl_pair_is_refused_before_anything_is_written(data_dir, tmp_path):
     cfg = compose(tiny_overrides(data_dir, tmp_path, "posterior=cauchy", "prior=normal"))
-    with pytest.raises(Exception, match="infinite"):
+    with pytest.raises(InfiniteKLError, match="infinite"):
         run(cfg)
-    saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["status"] == "failed" and "epochs" not in saved  # no trainer was ever built
+    assert not (tmp_path / "metrics.json").exists()  # nothing that would refuse the corrected run
+    assert run(compose(tiny_overrides(data_dir, tmp_path, "posterior=cauchy", "prior=cauchy")))["status"] == "completed"
 
 
 def test_diverging_run_is_marked_failed(data_dir, tmp_path):
@@ -73,7 +74,8 @@ def test_cli_train_and_multirun_survives_a_diverging_job(data_dir, tmp_path):
     assert len(runs) == 1 and json.loads(runs[0].read_text())["status"] == "completed"
     proc = run_cli("train.py", ["-m", *common, "model.nan_check_every=1", "likelihood=normal",
                                 "model.optimizer.lr=1e-3,1e12", f"paths.log_dir={tmp_path}", "sweep_name=s"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 1, proc.stderr[-3000:]  # every job ran; the exit status says one failed
+    assert "1 of 2 jobs did not complete" in proc.stderr
     status = {p.parent.name: json.loads(p.read_text())["status"] for p in (tmp_path / "multirun" / "s").glob("*/metrics.json")}
     assert sorted(status.values()) == ["completed", "failed"], status
 

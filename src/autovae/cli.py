@@ -43,16 +43,27 @@ def quiet_third_party() -> None:
 
 @contextlib.contextmanager
 def known_errors(run_dir: str | Path | None) -> Iterator[None]:
-    """Prints an AutovaeError as one line (plus where its traceback went) and exits with status 2."""
+    """Prints an AutovaeError, or a folder that cannot be written (a full disk), as one line (plus where
+    its traceback went) and exits with status 2, before Hydra wraps it in its own report."""
     try:
         yield
     except AutovaeError as err:
         where = traceback_to_log_file(traceback.format_exc(), run_dir)
         print(f"autovae: {err}" + (f"\n  (traceback in {where})" if where else ""), file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_REFUSED)
+    except Exception as err:  # noqa: BLE001 - classified, then re-raised unless it is a folder problem
+        bad = unwritable_path(err)
+        if bad is None:
+            raise
+        print(unwritable_message(bad), file=sys.stderr)
+        sys.exit(EXIT_REFUSED)
 
 
-UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR)
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.ENOENT, errno.EDQUOT)
+# Exit statuses (README, "Failures"): 0 every run completed; 1 a run failed or diverged, or a multirun
+# has jobs that did not complete; 2 a bad value, option or folder, refused before anything ran;
+# 143 (128 + SIGTERM) terminated, resumable from the last checkpoint.
+EXIT_FAILED, EXIT_REFUSED = 1, 2
 
 
 def unwritable_path(exc: BaseException) -> OSError | None:
@@ -67,6 +78,11 @@ def unwritable_path(exc: BaseException) -> OSError | None:
     return None
 
 
+def unwritable_message(bad: OSError) -> str:
+    return (f"autovae: cannot write to {bad.filename}: {bad.strerror}. Make the folder writable or choose "
+            "another one (hydra.run.dir=... for a run, paths.log_dir=... for all outputs)")
+
+
 def run_entry_point(main) -> None:
     """Runs a Hydra entry point: a bad option or override, or an unwritable run folder, is reported in a
     line or two (with the valid options where Hydra lists them) and exit status 2; anything else is a
@@ -75,19 +91,42 @@ def run_entry_point(main) -> None:
 
     from hydra.errors import HydraException
 
+    from autovae import sweep, termination
+
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let the exception reach us: we report it; bugs keep full tracebacks
+    termination.install()
     try:
         main()
+    except termination.RunTerminated as err:
+        summary = sweep.write_summary()  # a multirun ended early still says what each job did
+        print(f"autovae: terminated by SIGTERM ({err}); starting the same command again resumes"
+              + (f" (sweep summary: {summary['completed']} completed)" if summary else ""), file=sys.stderr)
+        sys.exit(termination.EXIT_TERMINATED)
     except HydraException as err:  # an unknown option (with the valid ones), a malformed override
         print(f"autovae: {str(err).split('Config search path:')[0].rstrip()}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_REFUSED)
     except Exception as err:  # noqa: BLE001 - classified, then re-raised unless it is a folder problem
         bad = unwritable_path(err)
         if bad is None:
             raise
-        print(f"autovae: cannot write to {bad.filename}: {bad.strerror}. Make the folder writable or choose "
-              "another one (hydra.run.dir=... for a run, paths.log_dir=... for all outputs)", file=sys.stderr)
-        sys.exit(2)
+        print(unwritable_message(bad), file=sys.stderr)
+        sys.exit(EXIT_REFUSED)
+    summary = sweep.outcome["summary"]
+    if summary and summary["failed"]:
+        print(f"autovae: {len(summary['failed'])} of {len(summary['jobs'])} jobs did not complete: "
+              f"{', '.join(summary['failed'][:5])}{' ...' if len(summary['failed']) > 5 else ''}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
+
+
+def exit_if_failed(result: dict[str, Any]) -> None:
+    """A single run that did not complete exits 1 (its record stays); in a multirun the job's record
+    is what counts, and the multirun's own exit status says whether any job failed."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if not multirun and result.get("status") != "completed":
+        sys.exit(EXIT_FAILED)
 
 
 def _fmt(value: Any) -> str:

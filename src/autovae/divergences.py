@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
 from torch.distributions import kl_divergence
+
+from autovae.errors import ConfigError
 
 from autovae.objectives import (LogLikelihood, full_precision, log_weights, renyi_bound,  # noqa: F401
                                 sample_with_log_prob)
@@ -30,6 +34,22 @@ def analytic_kl(posterior, prior) -> torch.Tensor | None:
         return kl_divergence(posterior, prior)
     except (NotImplementedError, TypeError):
         return None
+
+
+def _checked_samples(samples) -> int:
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ConfigError(f"divergence.samples={samples!r} is not allowed: it must be an integer >= 1")
+    return samples
+
+
+def _checked_number(key: str, value, allowed: str, ok=lambda v: True) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or math.isnan(number) or not ok(number):
+        raise ConfigError(f"divergence.{key}={value!r} is not allowed: it must be {allowed}")
+    return number
 
 
 class Divergence:
@@ -56,8 +76,8 @@ class KL(Divergence):
     """
 
     def __init__(self, beta: float = 1.0, samples: int = 1):
-        self.beta = beta
-        self.samples = samples
+        self.beta = _checked_number("beta", beta, "a finite number >= 0", lambda b: math.isfinite(b) and b >= 0)
+        self.samples = _checked_samples(samples)
 
     def describe(self) -> dict:
         return {"name": "kl", "beta": float(self.beta), "alpha": 1.0, "samples": self.samples}
@@ -86,10 +106,8 @@ class Renyi(Divergence):
     """Variational Rényi bound L_{alpha,K} (Li & Turner 2016) with K importance samples."""
 
     def __init__(self, alpha: float = 0.5, samples: int = 5):
-        if samples < 1:
-            raise ValueError(f"divergence.samples must be >= 1, got {samples}")
-        self.alpha = float(alpha)
-        self.samples = samples
+        self.alpha = _checked_number("alpha", alpha, "a number (or .inf / -.inf for VR-max and VR-min)")
+        self.samples = _checked_samples(samples)
 
     def describe(self) -> dict:
         return {"name": "renyi", "alpha": self.alpha, "samples": self.samples, "beta": 1.0}

@@ -29,6 +29,10 @@ class CorruptCheckpointError(AutovaeError):
     """A checkpoint that cannot be read."""
 
 
+class UnsafeCheckpointError(AutovaeError):
+    """A checkpoint whose pickle needs more than tensors and plain data: it is not loaded."""
+
+
 class RunFolderError(AutovaeError):
     """A run folder that cannot be used: it holds another configuration's run, or cannot be written."""
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from autovae.config_migration import upgrade_config
 
 METRICS_FILE = "metrics.json"
-COMPLETED, FAILED, RUNNING = "completed", "failed", "running"
+COMPLETED, FAILED, RUNNING, TERMINATED = "completed", "failed", "running", "terminated"
 
 
 def _jsonable(value: Any) -> Any:
@@ -38,8 +38,11 @@ def write_atomic(path: str | Path, write: Callable[[Any], Any]) -> None:
     """Writes through ``write(binary file)`` to a temporary file in the same folder (so the same
     filesystem), then renames: readers never see half a file, a full disk never truncates one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(path)) from err
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from the group
         with os.fdopen(fd, "wb") as f:
@@ -47,9 +50,22 @@ def write_atomic(path: str | Path, write: Callable[[Any], Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        cause = _os_error_in(err)
+        if cause is not None:  # a write to a full disk names no file (torch.save even hides it in a
+            raise OSError(cause.errno, cause.strerror, str(path)) from err  # RuntimeError): name this one
         raise
+
+
+def _os_error_in(err: BaseException | None) -> OSError | None:
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno is not None:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _umask() -> int:

@@ -1,6 +1,7 @@
 """One training run from a composed config: build, fit, test, and write metrics.json."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -17,14 +18,17 @@ from hydra.utils import instantiate
 from optuna.exceptions import TrialPruned
 from omegaconf import DictConfig, OmegaConf
 
-from autovae.checkpoints import checkpoint_epoch, usable_checkpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from autovae import host_allocator, termination
+from autovae.checkpoints import Resumable, remove_partial_writes, resumable, usable_checkpoint
 from autovae.config_checks import check_config
-from autovae import host_allocator
 from autovae.errors import AutovaeError, traceback_to_log_file
 from autovae.data import datamodule_from  # noqa: F401  (re-exported for older scripts)
 from autovae.models.module import DivergedError
-from autovae.results import COMPLETED, FAILED, RUNNING, read_metrics, write_json_atomic
-from autovae.run_folder import check_folder, config_hash, keep_record, restore_record, should_skip, trim_history
+from autovae.results import COMPLETED, FAILED, RUNNING, TERMINATED, write_json_atomic
+from autovae.run_folder import (FolderLock, check_folder, clear_history, config_hash, folder_record, keep_record,
+                                restore_record, should_skip, trim_history)
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +65,46 @@ def _instantiate_all(group: DictConfig | None) -> list:
     return [instantiate(node) for node in (group or {}).values() if node is not None]
 
 
+def _found_while_building(err: Exception) -> AutovaeError | None:
+    """The AutovaeError (a bad value, an impossible pairing) that Hydra's InstantiationException wraps."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, AutovaeError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _without_orphans(callbacks: list, loggers: list) -> list:
+    """A learning-rate monitor needs a logger to write to: with logger=none it is left out."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    if loggers:
+        return callbacks
+    return [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+
+
 def run_label(model) -> str:
     return f"{model.net.pairing.label} {type(model.net.likelihood).__name__} {type(model.divergence).__name__}"
 
 
 def build(cfg: DictConfig, extra_callbacks: list | None = None):
-    """The model (refusing impossible pairings first), the data, and the trainer of a config."""
+    """The model (refusing impossible pairings first), the data, and the trainer of a config. A value
+    that only a constructor can judge (divergence.samples=0, mixture fractions, a pairing whose KL is
+    infinite) is raised as the ConfigError itself, not inside Hydra's InstantiationException."""
+    from hydra.errors import InstantiationException
+
+    try:
+        return _build(cfg, extra_callbacks)
+    except InstantiationException as err:
+        known = _found_while_building(err)
+        if known is None:
+            raise
+        raise known from None
+
+
+def _build(cfg: DictConfig, extra_callbacks: list | None):
     model = instantiate(cfg.model)
     if cfg.get("compile"):
         model.net.encoder, model.net.decoder = torch.compile(model.net.encoder), torch.compile(model.net.decoder)
@@ -74,7 +112,7 @@ def build(cfg: DictConfig, extra_callbacks: list | None = None):
     if not cfg.get("run_name"):
         OmegaConf.update(cfg, "run_name", run_label(model), force_add=True)
     loggers = _instantiate_all(cfg.get("logger"))
-    callbacks = _instantiate_all(cfg.get("callbacks")) + list(extra_callbacks or [])
+    callbacks = _without_orphans(_instantiate_all(cfg.get("callbacks")), loggers) + list(extra_callbacks or [])
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return model, datamodule, trainer
 
@@ -115,79 +153,110 @@ def _evaluate_split(model, datamodule, trainer, split: str) -> dict[str, float]:
     return _metrics(trainer)
 
 
-def _resume_checkpoint(cfg: DictConfig, out: Path) -> tuple[str | None, int | None]:
-    """(checkpoint, its epoch): an explicit ckpt_path must load; the folder's own last.ckpt is set
-    aside with a warning when corrupt, and the run starts from scratch."""
+def _resume_checkpoint(cfg: DictConfig, out: Path) -> Resumable | None:
+    """Where training resumes: an explicit ckpt_path must load; the folder's own last.ckpt is set aside
+    with a warning when corrupt, and the run starts from scratch. Either is refused when it would
+    unpickle anything but tensors and plain data."""
     if cfg.get("ckpt_path"):
-        return str(cfg.ckpt_path), checkpoint_epoch(cfg.ckpt_path)
+        return resumable(cfg.ckpt_path)
     return usable_checkpoint(out / "checkpoints" / "last.ckpt")
 
 
 def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
-    """Trains and tests one config. Returns (and writes to metrics.json) its status and metrics."""
+    """Trains and tests one config. Returns (and writes to metrics.json) its status and metrics.
+
+    Everything that can refuse the run (a bad value, an impossible pairing, a folder in use or holding
+    another configuration) is checked before anything in the folder is written, and the folder is
+    held by this process until the run ends."""
     out = Path(cfg.paths.output_dir)
     on_error = cfg.get("on_error", "auto")
     record_errors = on_error == "record" or (on_error == "auto" and _in_multirun())
-    try:
-        check_config(cfg)
-        _host_allocator(cfg)
-        config = OmegaConf.to_container(cfg, resolve=True)
-        previous = read_metrics(out)
-        previous = check_folder(out, previous, config, cfg.get("on_config_change", "refuse"))
-    except AutovaeError as err:  # nothing written: the folder may hold another run's record
-        if not record_errors:
+    termination.install()
+    termination.watch_parent()
+    with contextlib.ExitStack() as held:
+        try:
+            check_config(cfg)
+            _host_allocator(cfg)
+            L.seed_everything(cfg.seed, workers=True)  # before the model: its initial weights come from this seed
+            built = build(cfg, extra_callbacks)
+            if _is_rank_zero():
+                held.enter_context(FolderLock(out))
+            previous, config = folder_record(out, cfg)
+            previous = check_folder(out, previous, config, cfg.get("on_config_change", "refuse"))
+            _resume_checkpoint(cfg, out)  # an unsafe checkpoint is refused here, before anything is written
+        except AutovaeError as err:  # nothing written: the folder may hold another run's record
+            restore_record(out)
+            if not record_errors:
+                raise
+            log.error("refused %s: %s", out, err)
+            return {"status": "refused", "error": str(err), "run_dir": str(out)}
+        if should_skip(previous, cfg.get("skip_completed")):
+            restore_record(out)
+            log.info("skipping %s: metrics.json says it completed", out)
+            return previous
+        try:
+            return _train_and_test(cfg, out, built, previous, record_errors)
+        except termination.RunTerminated:
+            if termination.orphaned():  # its record is written and its launcher is gone: end the worker
+                logging.shutdown()
+                os._exit(termination.EXIT_TERMINATED)
             raise
-        log.error("refused %s: %s", out, err)
-        return {"status": "refused", "error": str(err), "run_dir": str(out)}
-    if should_skip(previous, cfg.get("skip_completed")):
-        restore_record(out)
-        log.info("skipping %s: metrics.json says it completed", out)
-        return previous
-    if previous is None and _is_rank_zero():
-        keep_record(out)
+
+
+def _train_and_test(cfg: DictConfig, out: Path, built: tuple, previous: dict | None,
+                    record_errors: bool) -> dict[str, Any]:
+    """The run itself, in a folder this process holds: its record is written first and last."""
+    if _is_rank_zero():
+        remove_partial_writes(out / "checkpoints")
+        if previous is None:
+            keep_record(out, cfg)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    L.seed_everything(cfg.seed, workers=True)
+    config = OmegaConf.to_container(cfg, resolve=True)
     result: dict[str, Any] = {"status": RUNNING, "run_dir": str(out), "started": time.time(),
                               "code": code_version(), "config_hash": config_hash(config), "config": config}
-    trainer = None
+    model, datamodule, trainer = built
     try:
-        model, datamodule, trainer = build(cfg, extra_callbacks)
         result["pairing"] = model.net.pairing.describe()
         result["ran"] = ran_block(model, datamodule, trainer, cfg)
         log.info("precision %s (%s); validation: %d images held out of the training set; the test set is "
                  "used only by the final evaluation", result["ran"]["precision"],
                  precision_reason(cfg, result["ran"]["precision"]), datamodule.val_size)
         _write(out, result)
-        result["fit_metrics"] = _fit(cfg, out, model, datamodule, trainer, previous)
+        with termination.inside_trainer():
+            result["fit_metrics"] = _fit(cfg, out, model, datamodule, trainer, previous)
         _write(out, result)  # a kill during testing keeps the fit's metrics for the restart
         metrics = dict(result["fit_metrics"])
-        if cfg.evaluation.get("bounds_on_val", False):  # model selection (the search) reads these
-            metrics.update(_evaluate_split(model, datamodule, trainer, "val"))
-        if cfg.evaluation.get("test", True):
-            trainer.test(model, datamodule=datamodule, verbose=False)
-            metrics.update(_metrics(trainer))
+        with termination.inside_trainer():
+            if cfg.evaluation.get("bounds_on_val", False):  # model selection (the search) reads these
+                metrics.update(_evaluate_split(model, datamodule, trainer, "val"))
+            if cfg.evaluation.get("test", True):
+                trainer.test(model, datamodule=datamodule, verbose=False)
+                metrics.update(_metrics(trainer))
         _refuse_nonfinite_test(metrics)
         result.update(status=COMPLETED, metrics=metrics)
         result["objective"] = result["metrics"].get("val/elbo")
     except TrialPruned:
-        result.update(status="pruned", metrics=_metrics(trainer) if trainer else {})
+        result.update(status="pruned", metrics=_metrics(trainer))
         raise  # Optuna records the trial as pruned
+    except (SIGTERMException, termination.RunTerminated) as err:
+        result.update(status=TERMINATED, reason="terminated", error="terminated by SIGTERM; starting it again "
+                      "resumes from its last checkpoint", metrics=_metrics(trainer))
+        log.error("run terminated by SIGTERM: %s keeps its last checkpoint; starting it again resumes", out)
+        raise termination.RunTerminated(str(out)) from err
     except DivergedError as err:
         log.error("run diverged: %s", err)
-        result.update(status=FAILED, error=str(err), reason="diverged", metrics=_metrics(trainer) if trainer else {})
+        result.update(status=FAILED, error=str(err), reason="diverged", metrics=_metrics(trainer))
     except Exception as err:
-        result.update(status=FAILED, error=f"{type(err).__name__}: {err}", reason="error",
-                      metrics=_metrics(trainer) if trainer else {})
+        result.update(status=FAILED, error=f"{type(err).__name__}: {err}", reason="error", metrics=_metrics(trainer))
         if not record_errors:
             raise
         where = traceback_to_log_file(traceback.format_exc(), out)
         log.error("run failed (%s: %s); recorded in metrics.json, traceback in %s; the sweep goes on",
                   type(err).__name__, err, where)
     finally:
-        result.update(finished=time.time(), duration_s=time.time() - result["started"])
-        if trainer is not None:
-            result.update(epochs=trainer.current_epoch, global_step=trainer.global_step)
+        result.update(finished=time.time(), duration_s=time.time() - result["started"],
+                      epochs=trainer.current_epoch, global_step=trainer.global_step)
         _write(out, result)
         _finish_loggers(trainer)
     return result
@@ -200,11 +269,13 @@ def _write(out: Path, result: dict[str, Any]) -> None:
 
 def _fit(cfg: DictConfig, out: Path, model, datamodule, trainer, previous: dict | None) -> dict[str, float]:
     """Trains (resuming from the folder's checkpoint) and returns the training and validation metrics."""
-    ckpt, ckpt_epoch = _resume_checkpoint(cfg, out)
-    if ckpt_epoch is not None:  # saved at the end of epoch ckpt_epoch: training goes on with the next
-        trim_history(out / "csv" / "metrics.csv", ckpt_epoch + 1)
-        log.info("resuming from %s (after epoch %d)", ckpt, ckpt_epoch)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
+    resume = _resume_checkpoint(cfg, out)
+    if resume is not None:  # saved at the end of its epoch: training goes on with the next
+        trim_history(out / "csv" / "metrics.csv", resume.epoch + 1, resume.global_step)
+        log.info("resuming from %s (after epoch %d)", resume.path, resume.epoch)
+    elif _is_rank_zero():
+        clear_history(out)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume.path if resume else None)
     metrics = _metrics(trainer)
     if "val/elbo" in metrics:
         return metrics

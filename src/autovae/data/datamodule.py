@@ -12,7 +12,7 @@ from typing import Callable
 import lightning as L
 import torch
 
-from autovae.data.datasets import IMAGE_SHAPES, load_split, seed_from
+from autovae.data.datasets import IMAGE_SHAPES, load_split, preparing, seed_from
 from autovae.errors import UnknownOptionError
 
 log = logging.getLogger(__name__)
@@ -101,13 +101,14 @@ class ImageDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_data is not None:
             return
-        self.prepare_data()
-        images = load_split(self.name, self.data_dir, True, self.verify_checksums)
+        with preparing(self.data_dir):  # the jobs of a sweep share the data folder
+            self.prepare_data()
+            images = load_split(self.name, self.data_dir, True, self.verify_checksums)
+            test_images = load_split(self.name, self.data_dir, False, self.verify_checksums)
         train_idx, val_idx = self.split_indices(len(images))
         self.train_data = self._to_float(images[train_idx], self.train_subset, self.seed)
         self.val_data = self._to_float(images[val_idx], self.val_subset, self.seed + 2)
-        self.test_data = self._to_float(load_split(self.name, self.data_dir, False, self.verify_checksums),
-                                        self.test_subset, self.seed + 1)
+        self.test_data = self._to_float(test_images, self.test_subset, self.seed + 1)
         device = self._device()
         if device is not None and device.type != "cpu":
             self.train_data, self.val_data, self.test_data = (t.to(device) for t in

@@ -5,11 +5,14 @@ training loop never decodes a sample: it indexes these tensors.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import filecmp
 import logging
+import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -63,7 +66,43 @@ def seed_from(source: str | Path | None, root: str | Path, folder: str) -> None:
             log.warning("%s differs from the intact copy in %s (corrupt or truncated): copying it again", target, src)
             for extracted in dst.glob(f"{f.name.removesuffix('.gz')}"):
                 extracted.unlink()  # torchvision extracted the corrupt archive; let it extract again
-        shutil.copy2(f, target)
+        # Copied under a temporary name and renamed, so a second process never reads half a file.
+        partial = dst / f".{f.name}.{os.getpid()}.partial"
+        shutil.copy2(f, partial)
+        os.replace(partial, target)
+
+
+@contextlib.contextmanager
+def preparing(root: str | Path) -> Iterator[None]:
+    """Holds ``<root>/.autovae-data.lock`` while the data are copied, checked, extracted and read, so
+    that two jobs starting together never read a file the other is still writing."""
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        lock = open(Path(root) / ".autovae-data.lock", "a+")
+    except OSError:  # a read-only data folder: nothing will be written there, so nothing to guard
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock, on any exit
+
+
+def damaged_idx_files(raw: Path) -> list[Path]:
+    """Extracted IDX files (MNIST's format) shorter or longer than their own header says, where the
+    archive they came from lies beside them: torchvision re-extracts only missing files."""
+    damaged = []
+    for archive in raw.glob("*-ubyte.gz"):
+        extracted = archive.with_suffix("")
+        if not extracted.exists():
+            continue
+        with extracted.open("rb") as f:
+            head = f.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            dims = np.frombuffer(f.read(4 * ndim), dtype=">i4") if ndim else np.array([], dtype=">i4")
+        expected = 4 + 4 * ndim + int(np.prod(dims, dtype=np.int64)) if len(dims) == ndim and ndim else -1
+        if extracted.stat().st_size != expected:
+            damaged.append(extracted)
+    return damaged
 
 
 def _unverified(cls):
@@ -82,6 +121,12 @@ def _torchvision(name: str):
 
 def _mnist_like(cls_name: str):
     def load(root: Path, train: bool, verify: bool) -> torch.Tensor:
+        raw = root / cls_name / "raw"
+        damaged = damaged_idx_files(raw) if raw.is_dir() else []
+        for path in damaged:
+            log.warning("%s is damaged (its size disagrees with its header): extracting it again from %s.gz",
+                        path, path.name)
+            path.unlink()
         ds = _torchvision(cls_name)(str(root), train=train, download=True)
         return ds.data.unsqueeze(1).contiguous()
 
@@ -119,7 +164,7 @@ def _celeba(root: Path, train: bool, verify: bool) -> torch.Tensor:
     split = "train" if train else "test"
     cache = root / "celeba" / f"{split}_64x64.pt"
     if cache.exists():
-        return torch.load(cache)
+        return torch.load(cache, weights_only=True)
     from torchvision import transforms
 
     cls = _torchvision("CelebA")

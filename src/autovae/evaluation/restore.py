@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from autovae.checkpoints import load_checkpoint
 from autovae.results import read_metrics
 
 
@@ -14,7 +14,8 @@ def load_model(run_dir: str | Path, map_location: str = "cpu"):
     """The trained generative model (``net``, in eval mode) of a run folder, and its config.
 
     Old run folders load too: ``read_metrics`` upgrades their config and ``upgrade_state_dict``
-    their checkpoint's keys to the layout with the model in ``net``."""
+    their checkpoint's keys to the layout with the model in ``net``. The checkpoint is read with the
+    weights-only loader: one that would unpickle code is refused."""
     from autovae.models.module import upgrade_state_dict
 
     run_dir = Path(run_dir)
@@ -23,7 +24,6 @@ def load_model(run_dir: str | Path, map_location: str = "cpu"):
         raise FileNotFoundError(f"{run_dir}: no readable metrics.json with a config")
     cfg = OmegaConf.create(payload["config"])
     model = instantiate(cfg.model)
-    checkpoint = run_dir / "checkpoints" / "last.ckpt"
-    state = torch.load(checkpoint, map_location=map_location, weights_only=False)["state_dict"]
+    state = load_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location=map_location)["state_dict"]
     model.load_state_dict(upgrade_state_dict(state, model.state_dict()))
     return model.net.eval(), cfg
