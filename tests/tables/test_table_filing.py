@@ -1,8 +1,11 @@
 """Which runs `make table` files into which cell, and what it averages: no training needed."""
+import csv
+import io
 import json
 import math
 from types import SimpleNamespace
 
+import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -14,11 +17,12 @@ from autovae.train import ran_block
 from conftest import compose
 
 
-def fake_run(root, name, overrides, bound=-100.0, status="completed", old=False, metrics=None):
-    """A finished run folder as train.py writes it, with made-up metrics."""
-    cfg = compose([*overrides, f"paths.output_dir={root / name}", "trainer.accelerator=cpu", "logger=csv"])
+def fake_run(root, name, overrides, bound=-100.0, status="completed", old=False, metrics=None, epochs=100, **fields):
+    """A finished run folder as train.py writes it (the paper's 100 epochs unless overridden), with made-up metrics."""
+    cfg = compose([f"trainer.max_epochs={epochs}", *overrides, f"paths.output_dir={root / name}", "trainer.accelerator=cpu",
+                   "logger=csv"])
     model = instantiate(cfg.model)
-    payload = {"status": status, "config": OmegaConf.to_container(cfg, resolve=True),
+    payload = {"status": status, "epochs": epochs, **fields, "config": OmegaConf.to_container(cfg, resolve=True),
                "metrics": {"test/bound_a1_k1": bound, "test/bound_a0_k50": bound + 5,
                            "test/recon_expected": -bound - 20, "test/kl": 20.0, **(metrics or {})},
                "ran": ran_block(model, datamodule_from(cfg), SimpleNamespace(precision="bf16-mixed"), cfg)}
@@ -159,3 +163,66 @@ def test_settings_added_later_at_their_old_value_do_not_split_seeds(tmp_path):
     table = cells(collect_runs(tmp_path))
     assert table[("b", "bound", "N||N")].clash == 1 and table[("b", "bound", "N||N")].mean == -101.0
     assert table[("b", "bound", "La||N")].clash == 2  # a non-default value is a different configuration
+
+
+def test_a_cell_whose_runs_failed_names_why_and_a_clash_counts_its_failures(tmp_path):
+    from autovae.tables.render import csv_text, failed_runs, latex
+
+    fake_run(tmp_path, "cc", ["column=C_C"], bound=math.nan, status="failed", reason="diverged",
+             error="non-finite test metrics: test/bound_a1_k1")
+    fake_run(tmp_path, "la_a", ["column=La_N", "model.optimizer.lr=1e-3"], bound=-110.0)
+    fake_run(tmp_path, "la_b", ["column=La_N", "model.optimizer.lr=3e-3"], bound=math.nan, status="failed",
+             reason="error", error="RuntimeError: boom")
+    fake_run(tmp_path, "nn_a", ["column=N_N", "model.optimizer.lr=1e-3"], bound=-300.0)
+    fake_run(tmp_path, "nn_b", ["column=N_N", "model.optimizer.lr=3e-3"], bound=-100.0)
+    col = collect_runs(tmp_path)
+    md = markdown(col)
+    assert "failed (diverged) (paper -203.40)" in md
+    assert "clash: 2 configs, 1 of 2 runs failed" in md
+    assert any("C||C" in line and "diverged: non-finite test metrics" in line for line in failed_runs(col))
+    assert any("La||N" in line and "error: RuntimeError: boom" in line for line in failed_runs(col))
+    assert "## Failed runs" in md
+    rows = list(csv.DictReader(io.StringIO(csv_text(col))))
+    nn = next(r for r in rows if (r["metric"], r["column"]) == ("bound", "N||N"))
+    assert nn["ours_mean"] == "" and nn["ours_std"] == "" and "clash" in nn["note"]  # -200 is no one's result
+    cc = next(r for r in rows if (r["metric"], r["column"]) == ("bound", "C||C"))
+    assert cc["ours_mean"] == "" and cc["note"] == "failed (diverged)"
+    assert "-200" not in md and "-200" not in latex(col) and "-200" not in csv_text(col)
+
+
+def test_a_malformed_record_is_listed_not_fatal(tmp_path):
+    fake_run(tmp_path, "good", ["column=N_N"])
+    for name, text in (("string_metrics", '{"status": "completed", "config": {}, "metrics": "oops"}'),
+                       ("list", "[1, 2]"), ("string_config", '{"status": "completed", "config": "x"}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(text)
+    col = collect_runs(tmp_path)
+    assert len(col.records) == 1
+    problems = "\n".join(col.problems)
+    for name in ("string_metrics", "list", "string_config"):
+        assert f"/{name}: malformed metrics.json" in problems
+    markdown(col)
+
+
+@pytest.mark.parametrize("overrides,epochs,reason", [
+    (["trainer.max_steps=5"], 100, "trainer.max_steps=5"),
+    (["trainer.limit_train_batches=0.1"], 100, "trainer.limit_train_batches=0.1"),
+    (["dataset.train_subset=2000"], 100, "dataset.train_subset=2000"),
+    (["dataset.test_subset=300"], 100, "dataset.test_subset=300"),
+    ([], 10, "trainer.max_epochs=10"),
+])
+def test_a_debug_run_is_not_filed_as_the_papers(tmp_path, overrides, epochs, reason):
+    fake_run(tmp_path, "debug", ["column=N_N", *overrides], bound=-347.75, epochs=epochs)
+    col = collect_runs(tmp_path)
+    assert not col.records and "-347" not in markdown(col)
+    assert len(col.not_comparable) == 1 and reason in col.not_comparable[0], col.not_comparable
+    assert "Not comparable with the paper" in markdown(col)
+    assert collect_runs(tmp_path, protocol=False).records  # a smoke test's table can still show it, labelled
+
+
+def test_a_completed_run_that_stopped_early_is_not_the_papers(tmp_path):
+    fake_run(tmp_path, "early", ["column=N_N"], epochs=100)
+    path = tmp_path / "early" / "metrics.json"
+    path.write_text(path.read_text().replace('"epochs": 100', '"epochs": 7'))
+    col = collect_runs(tmp_path)
+    assert not col.records and "completed after 7 epochs" in col.not_comparable[0]

@@ -30,20 +30,26 @@ def test_make_table_from_a_small_sweep(data_dir, tmp_path):
     proc = run_cli("train.py", ["-m", *common, "callbacks.progress_bar=null", "column=C_C", "model.optimizer.lr=1e12",
                                 "model.nan_check_every=1", "likelihood=bernoulli", f"paths.log_dir={tmp_path}",
                                 "sweep_name=t"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the multirun says that its job diverged
     corrupt = runs / "t" / "corrupt"
     (corrupt / ".hydra").mkdir(parents=True)
     (corrupt / "metrics.json").write_text('{"status": "compl')  # half-written
     (runs / "t" / "unstarted" / ".hydra").mkdir(parents=True)
 
-    proc = run_cli("scripts/make_table.py", [f"runs={runs}"])
+    proc = run_cli("scripts/make_table.py", [f"runs={runs}"])  # five-step runs are not the paper's protocol
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "## (b)" not in (runs / "table.md").read_text()
+    assert proc.stderr.count("not comparable with the paper:") == 5 and "trainer.max_steps=5" in proc.stderr
+    proc = run_cli("scripts/make_table.py", [f"runs={runs}", "protocol=any"])  # a smoke test's table, labelled
     assert proc.returncode == 0, proc.stderr[-3000:]
     md = (runs / "table.md").read_text()
+    assert "not comparable with the paper's" in md
     assert "## (b)" in md and "(paper -102.50, Δ" in md and " ± " in md  # two seeds -> mean ± std
-    assert "— (paper -203.40)" in md  # the diverged C||C run shows a dash, as the seed does
+    assert "failed (diverged) (paper -203.40)" in md  # the diverged C||C run says why it has no number
+    assert "failed: (b) C||C" in proc.stderr and "diverged: " in proc.stderr
     assert "corrupt" in proc.stderr and "unstarted" in proc.stderr
     assert r"\begin{tabular}" in (runs / "table.tex").read_text()
     rows = list(csv.DictReader((runs / "table.csv").open()))
     fid = [r for r in rows if r["metric"] == "fid" and r["column"] == "N||N"][0]
     assert fid["runs"] == "2" and float(fid["ours_mean"]) > 0 and float(fid["paper"]) == 42.91
-    assert len(collect_runs(runs).records) == 5
+    assert len(collect_runs(runs, protocol=False).records) == 5 and not collect_runs(runs).records

@@ -9,7 +9,10 @@ from autovae.search.study import make_storage
 from autovae.tables.collect import Collection, add_record, auto_table_of
 
 
-def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "outputs") -> Collection:
+def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "outputs",
+                  protocol: bool = True) -> Collection:
+    """The study's best trial as the Auto record of its likelihood's table; with ``protocol``, only a
+    trial that trained the paper's protocol in full is filed (a pruned search's short trials are not)."""
     import optuna
 
     out = Collection()
@@ -30,5 +33,6 @@ def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "o
     if table is None:
         out.problems.append(f"study {study_name} trial {best.number}: {reason}")
         return out
-    add_record(out, payload, f"study {study_name} trial {best.number}", table=table, column="Auto")
+    add_record(out, payload, f"study {study_name} trial {best.number}", table=table, column="Auto",
+               protocol=protocol)
     return out

@@ -18,7 +18,7 @@ from typing import Any
 
 from autovae.config_migration import upgrade_config
 from autovae.results import COMPLETED, FAILED, HOW_NOT_WHAT, METRICS_FILE, as_float, canonical, flatten, without
-from autovae.tables.paper import COLUMNS, TABLES
+from autovae.tables.paper import COLUMNS, PRINTED_PROTOCOL, TABLES
 
 # The seed's printed setup, shared by every table.
 SEED_SETUP = {"dataset": "mnist", "model": "VAE", "latent_dim": 20,
@@ -49,13 +49,16 @@ class RunRecord:
     source: str
     group: str = ""  # hash of the resolved config minus the seed: runs of one group are seeds
     config: dict = field(default_factory=dict, repr=False)  # flattened, for naming a clash's differences
+    failure: str = ""  # why a run that did not complete failed: "diverged: non-finite test metrics ..."
 
 
 @dataclass
 class Collection:
     records: list[RunRecord] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # skipped or unfiled run directories, with the reason
+    not_comparable: list[str] = field(default_factory=list)  # a table's runs that did not train its protocol in full
     notes: list[str] = field(default_factory=list)  # fixes that filed runs predate
+    any_protocol: bool = False  # runs were filed whatever their length (make_table protocol=any)
 
 
 def _class_name(node: Any) -> str:
@@ -153,6 +156,35 @@ def paper_unit_offset(facts: dict, image_shape) -> float:
     return 0.0
 
 
+# Overrides that shorten or shrink a run (a debug run, a smoke test) and the values a full run has.
+_FULL_LENGTH = {"trainer.limit_train_batches": (None, 1.0), "trainer.limit_val_batches": (None, 1.0),
+                "trainer.limit_test_batches": (None, 1.0), "trainer.max_steps": (None, -1),
+                "dataset.train_subset": (None,), "dataset.val_subset": (None,), "dataset.test_subset": (None,),
+                "evaluation.test": (None, True)}
+
+
+def protocol_gap(payload: dict) -> str:
+    """Why a run did not train the seed tables' protocol in full (a shortened or subset run, other
+    epochs, a completed run that stopped early), or "" when it did."""
+    flat = flatten(payload.get("config") or {})
+    for key, full in _FULL_LENGTH.items():
+        if flat.get(key) not in full:
+            return f"{key}={flat.get(key)!r} (a full run has {full[-1]!r})"
+    for key, wanted in PRINTED_PROTOCOL.items():
+        if not _same(flat.get(key), wanted):
+            return f"{key}={flat.get(key)!r}, the paper's protocol has {wanted!r}"
+    epochs, wanted = payload.get("epochs"), PRINTED_PROTOCOL["trainer.max_epochs"]
+    if payload.get("status") == COMPLETED and epochs is not None and int(epochs) != wanted:
+        return f"completed after {epochs} epochs, the paper's protocol trains {wanted}"
+    return ""
+
+
+def failure_of(payload: dict) -> str:
+    """A failed run's reason and error in one line, for the table and the console."""
+    reason, error = payload.get("reason") or "failed", str(payload.get("error") or "").splitlines()
+    return f"{reason}: {error[0][:160]}" if error else reason
+
+
 def group_key(config: dict) -> tuple[str, dict]:
     """A hash of the resolved config without the seed and without run bookkeeping."""
     flat = canonical(without(flatten(config), NOT_PART_OF_A_GROUP))
@@ -160,9 +192,22 @@ def group_key(config: dict) -> tuple[str, dict]:
     return digest, flat
 
 
-def record_from(payload: dict, source: str, table: str | None = None, column: str | None = None
-                ) -> tuple[RunRecord | None, list[str]]:
-    """A run as a table record, or None with the reason it belongs to no seed table."""
+def malformed(payload: Any) -> str:
+    """What makes a metrics.json unusable as a run record (its shape, not its values), or ""."""
+    if not isinstance(payload, dict):
+        return f"the record is a {type(payload).__name__}, not an object"
+    for key, kind in (("status", str), ("config", dict), ("metrics", dict), ("ran", dict)):
+        if key in payload and payload[key] is not None and not isinstance(payload[key], kind):
+            return f"its {key!r} is a {type(payload[key]).__name__}, not a {kind.__name__}"
+    if "status" not in payload or not isinstance(payload.get("config"), dict):
+        return "it has no status or no config"
+    return ""
+
+
+def record_from(payload: dict, source: str, table: str | None = None, column: str | None = None,
+                protocol: bool = True) -> tuple[RunRecord | None, list[str]]:
+    """A run as a table record, or None with the reason it belongs to no seed table. With ``protocol``,
+    a run of a table that did not train the paper's protocol in full is not filed either."""
     # records written before the model/loop split read in today's layout (config_migration)
     payload = {**payload, "config": upgrade_config(payload.get("config"))}
     config = payload.get("config") or {}
@@ -183,21 +228,39 @@ def record_from(payload: dict, source: str, table: str | None = None, column: st
               "recon": as_float(recon), "recon_at_mean": as_float(metrics.get("test/recon_at_mean")),
               "fid": as_float(metrics.get("test/fid")),
               "kid": as_float(metrics.get("test/kid")), "fid_samples": as_float(metrics.get("test/fidelity_samples"))}
+    gap = protocol_gap(payload) if protocol else ""
+    if gap:
+        return None, [f"{NOT_COMPARABLE}{source}: ({table}) {column}: {gap}"]
     group, flat = group_key(config)
-    rec = RunRecord(table, column, payload.get("status", FAILED), values, source, group, flat)
+    status = payload.get("status", FAILED)
+    rec = RunRecord(table, column, status, values, source, group, flat,
+                    failure_of(payload) if status != COMPLETED else "")
     return rec, [f"{source}: {n}" for n in notes]
 
 
+NOT_COMPARABLE = "not comparable with the paper: "
+
+
 def _add(out: Collection, payload: dict, source: str, **kwargs) -> None:
+    problem = malformed(payload)
+    if problem:
+        out.problems.append(f"{source}: malformed {METRICS_FILE} ({problem})")
+        return
     rec, messages = record_from(payload, source, **kwargs)
     if rec is None:
-        out.problems += messages
+        for message in messages:
+            if message.startswith(NOT_COMPARABLE):
+                out.not_comparable.append(message.removeprefix(NOT_COMPARABLE))
+            else:
+                out.problems.append(message)
     else:
         out.records.append(rec)
         out.notes += messages
 
 
-def collect_runs(root: str | Path) -> Collection:
+def collect_runs(root: str | Path, protocol: bool = True) -> Collection:
+    """Every run folder under ``root``; with ``protocol`` (the default), a run that did not train the
+    paper's protocol in full is listed as not comparable instead of filed."""
     out = Collection()
     root = Path(root)
     run_dirs = {p.parent for p in root.rglob(".hydra")} | {p.parent for p in root.rglob(METRICS_FILE)}
@@ -205,22 +268,25 @@ def collect_runs(root: str | Path) -> Collection:
         path = run_dir / METRICS_FILE
         try:
             payload = json.loads(path.read_text())
-            status = payload["status"]
-            payload["config"]  # noqa: B018 - a metrics.json without its config cannot be filed
         except FileNotFoundError:
             out.problems.append(f"{run_dir}: no {METRICS_FILE} (never started or still writing)")
             continue
-        except (ValueError, KeyError, TypeError) as err:
+        except ValueError as err:
             out.problems.append(f"{run_dir}: unreadable {METRICS_FILE} ({type(err).__name__}: {err})")
             continue
+        problem = malformed(payload)
+        if problem:
+            out.problems.append(f"{run_dir}: malformed {METRICS_FILE} ({problem})")
+            continue
+        status = payload["status"]
         if status not in (COMPLETED, FAILED):
             out.problems.append(f"{run_dir}: status {status!r}, not finished")
             continue
-        _add(out, payload, str(run_dir))
+        _add(out, payload, str(run_dir), protocol=protocol)
     return out
 
 
-def collect_wandb(project: str) -> Collection:
+def collect_wandb(project: str, protocol: bool = True) -> Collection:
     """Runs of a W&B project (``entity/project``), using each run's config and summary."""
     import wandb
 
@@ -231,7 +297,8 @@ def collect_wandb(project: str) -> Collection:
             out.problems.append(f"wandb:{run.path}: no autovae config logged")
             continue
         status = COMPLETED if run.state == "finished" else FAILED
-        _add(out, {"config": config, "status": status, "metrics": dict(run.summary)}, f"wandb:{'/'.join(run.path)}")
+        _add(out, {"config": config, "status": status, "metrics": dict(run.summary)}, f"wandb:{'/'.join(run.path)}",
+             protocol=protocol)
     return out
 
 

@@ -27,15 +27,16 @@ class Cell:
     paper: float | None
     clash: int = 0  # number of differing configurations filed into this cell (0 or 1: none)
     unmeasured: int = 0  # completed runs that did not measure this metric (FID/KID without the callback)
+    reasons: tuple[str, ...] = ()  # why the runs that did not complete failed ("diverged", "error")
 
     @property
     def ours(self) -> str:
         if self.runs == 0:
             return ""
         if self.clash > 1:
-            return f"clash: {self.clash} configs"
+            return f"clash: {self.clash} configs" + (f", {self.failed} of {self.runs} runs failed" if self.failed else "")
         if self.mean is None or not math.isfinite(self.mean):
-            return DASH
+            return f"failed ({', '.join(self.reasons)})" if self.reasons else DASH
         text = _fmt(self.mean)
         text = f"{text} ± {_fmt(self.std)}" if self.std is not None else text
         text = f"{text} [{self.failed} of {self.runs} failed]" if self.failed else text
@@ -69,6 +70,7 @@ def cells(collection: Collection) -> dict[tuple[str, str, str], Cell]:
     for (table, column), recs in _by_cell(collection).items():
         clash = len({r.group for r in recs})
         done = [r for r in recs if r.status == COMPLETED]
+        reasons = tuple(sorted({r.failure.split(":", 1)[0] for r in recs if r.status != COMPLETED}))
         for metric in METRICS:
             vals = [r.values[metric] for r in done if math.isfinite(r.values[metric])]
             if done and not vals and all(math.isnan(r.values[metric]) for r in done) and metric in OPTIONAL:
@@ -79,7 +81,8 @@ def cells(collection: Collection) -> dict[tuple[str, str, str], Cell]:
             mean = statistics.fmean(vals) if vals else math.nan
             std = statistics.stdev(vals) if len(vals) > 1 else None
             table_cells[(table, metric, column)] = Cell(mean, std, len(recs), len(recs) - len(vals) - unmeasured,
-                                                        paper_value(table, metric, column), clash, unmeasured)
+                                                        paper_value(table, metric, column), clash, unmeasured,
+                                                        reasons)
     return table_cells
 
 
@@ -96,6 +99,13 @@ def clashes(collection: Collection) -> list[str]:
         out.append(f"({table}) {column}: {len(groups)} configurations differ in {shown}"
                    + (f" and {len(keys) - 6} more" if len(keys) > 6 else "") + "; not averaged")
     return out
+
+
+def failed_runs(collection: Collection) -> list[str]:
+    """Every filed run that did not complete, with its reason."""
+    return [f"({r.table}) {r.column}: {r.source}: {r.failure or r.status}" for r in
+            sorted(collection.records, key=lambda r: (r.table, COLUMNS.index(r.column), r.source))
+            if r.status != COMPLETED]
 
 
 def _cell_text(cell: Cell | None, table: str, metric: str, column: str) -> str:
@@ -129,11 +139,17 @@ def tables_present(collection: Collection) -> list[str]:
 def markdown(collection: Collection) -> str:
     table_cells = cells(collection)
     parts = ["# AutoVAE seed tables: ours (paper, difference)\n"]
+    if collection.any_protocol:
+        parts.append("\n**Runs of any length are filed here (protocol=any): these numbers are not comparable "
+                     "with the paper's.**\n")
     for t in tables_present(collection):
         header = [c.replace("||", "‖") for c in COLUMNS]  # a literal | would split the Markdown cell
         parts.append(f"\n## ({t}) {TABLES[t][0]}\n\n| metric | " + " | ".join(header) + " |\n|" + "---|" * (len(COLUMNS) + 1))
         parts += ["| " + " | ".join(row) + " |" for row in _rows(t, table_cells, fidelity_samples(collection, t))]
-    for title, lines in (("Clashes: runs of different configurations in one cell", clashes(collection)),
+    for title, lines in (("Failed runs", failed_runs(collection)),
+                         ("Clashes: runs of different configurations in one cell", clashes(collection)),
+                         ("Not comparable with the paper: runs that did not train its protocol in full",
+                          collection.not_comparable),
                          ("Runs read from older records", collection.notes),
                          ("Skipped run directories and runs outside the seed tables", collection.problems)):
         if lines:
@@ -161,11 +177,15 @@ def latex(collection: Collection) -> str:
 def csv_text(collection: Collection) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["table", "metric", "column", "ours_mean", "ours_std", "runs", "failed", "paper", "difference"])
+    writer.writerow(["table", "metric", "column", "ours_mean", "ours_std", "runs", "failed", "paper", "difference",
+                     "note"])
     for (table, metric, column), cell in sorted(cells(collection).items()):
-        writer.writerow([table, metric, column, cell.ours and (DASH if cell.ours == DASH else cell.mean),
-                         cell.std if cell.std is not None else "", cell.runs, cell.failed,
-                         "" if cell.paper is None else cell.paper, "" if cell.diff is None else cell.diff])
+        averaged = cell.runs > 0 and cell.clash <= 1 and cell.mean is not None and math.isfinite(cell.mean)
+        note = (f"clash: {cell.clash} configurations, not averaged" if cell.clash > 1
+                else f"failed ({', '.join(cell.reasons)})" if cell.runs and not averaged and cell.reasons else "")
+        writer.writerow([table, metric, column, cell.mean if averaged else "",
+                         cell.std if averaged and cell.std is not None else "", cell.runs, cell.failed,
+                         "" if cell.paper is None else cell.paper, "" if cell.diff is None else cell.diff, note])
     return buf.getvalue()
 
 
