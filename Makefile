@@ -6,7 +6,7 @@ STUDY  ?= autovae-mnist
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: install bench-env train test table search search-report bench clean
+.PHONY: install bench-env train test docs table search search-report bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,9 @@ train: install            ## train the default config on MNIST (make train ARGS=
 test: install bench-env   ## the default test suite (what CI runs)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+docs: install             ## the docs/ pages as a site (mkdocs, strict: a broken page or anchor fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -q
+
 table: install            ## render the seed's tables from the runs under RUNS
 	$(PY) scripts/make_table.py runs=$(RUNS) $(ARGS)
 
@@ -42,4 +45,4 @@ bench: install bench-env  ## seconds per epoch: autovae vs a hand-written loop v
 	$(PY) scripts/bench.py --epochs 5 --repeats 3 --eval --breakdown $(ARGS)
 
 clean:
-	rm -rf outputs multirun .pytest_cache
+	rm -rf outputs multirun .pytest_cache site

@@ -8,7 +8,7 @@
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
 # unfinished ones from their last checkpoint, so this can be stopped and started again at will.
-# On a CPU machine two jobs of one thread each run at once (README, "Sweeps on a CPU box");
+# On a CPU machine two jobs of one thread each run at once (docs/sweeps.md, "Sweeps on a CPU box");
 # set LAUNCH="" to run one job at a time, or LAUNCH="hydra/launcher=ray_gpu trainer=gpu" on GPUs.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -60,7 +60,7 @@ def known_errors(run_dir: str | Path | None) -> Iterator[None]:
 
 
 UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.ENOENT, errno.EDQUOT)
-# Exit statuses (README, "Failures"): 0 every run completed; 1 a run failed or diverged, or a multirun
+# Exit statuses (docs/failures.md): 0 every run completed; 1 a run failed or diverged, or a multirun
 # has jobs that did not complete; 2 a bad value, option or folder, refused before anything ran;
 # 143 (128 + SIGTERM) terminated, resumable from the last checkpoint.
 EXIT_FAILED, EXIT_REFUSED = 1, 2

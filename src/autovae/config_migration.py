@@ -4,7 +4,7 @@ Until commit "one LightningModule drives every model", ``model`` was one node ho
 generative model (architecture, latent_dim, pairing, likelihood, HEBAE's lam, the flows) and the
 loop (divergence, optimizer, evaluation). Now the math lives in ``model.net``. ``upgrade_config``
 moves an old record's keys to where they live now, so resumes, ``make table`` and figures treat an
-old run folder exactly like a new one (README, "Run folders").
+old run folder exactly like a new one (docs/configuration.md, run folders).
 """
 from __future__ import annotations
 

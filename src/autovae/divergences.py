@@ -64,7 +64,7 @@ class Divergence:
 
     def loss_at_one_sample(self, log_likelihood: torch.Tensor, kl: torch.Tensor) -> torch.Tensor | None:
         """The loss from a caller's one posterior sample, log p(x | z) (B,), and its KL (B,); None where the
-        objective needs samples of its own. Saves validation a decoder pass (README, Speed)."""
+        objective needs samples of its own. Saves validation a decoder pass (docs/performance.md)."""
         return None
 
 

@@ -45,7 +45,7 @@ def load_split(name: str, root: str | Path, train: bool, verify_checksums: bool 
     except (RuntimeError, OSError) as err:  # torchvision's "not found" / failed download
         raise DataNotFoundError(
             f"{name}: could not read or download the data under {root.resolve()} ({err}). Without network, "
-            f"place the original files there as torchvision lays them out (see README, 'Data').") from err
+            f"place the original files there as torchvision lays them out (see docs/configuration.md, 'Data').") from err
 
 
 def seed_from(source: str | Path | None, root: str | Path, folder: str) -> None:

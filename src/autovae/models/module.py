@@ -203,7 +203,7 @@ class AutoVAEModule(L.LightningModule):
 
     def _chunk(self, x: torch.Tensor) -> int:
         """Importance samples per decoder pass: about rows_per_pass decoder rows, which keep the
-        activations in cache (measured fastest on a 2-core EPYC; see README, Speed)."""
+        activations in cache (measured fastest on a 2-core EPYC; see docs/performance.md)."""
         return max(1, self.rows_per_pass // max(1, x.shape[0]))
 
     def _update_nll(self, batch: torch.Tensor) -> None:

@@ -3,7 +3,7 @@ decoder -> likelihood, and the training objective the divergence makes of them.
 
 No training loop lives here: ``autovae.models.module.AutoVAEModule`` drives this class and every
 subclass (HEBAE, planar flows, WAE) with one loop, one set of metrics and one evaluation. A new
-model is a subclass that overrides ``posterior`` and/or ``objective`` (README, "Adding a model").
+model is a subclass that overrides ``posterior`` and/or ``objective`` (docs/extending.md, "Adding a model").
 """
 from __future__ import annotations
 
