@@ -52,11 +52,8 @@ def known_errors(run_dir: str | Path | None) -> Iterator[None]:
         print(f"autovae: {err}" + (f"\n  (traceback in {where})" if where else ""), file=sys.stderr)
         sys.exit(EXIT_REFUSED)
     except Exception as err:  # noqa: BLE001 - classified, then re-raised unless it is a folder problem
-        bad = unwritable_path(err)
-        if bad is None:
-            raise
-        print(unwritable_message(bad), file=sys.stderr)
-        sys.exit(EXIT_REFUSED)
+        refuse_if_unwritable(err)
+        raise
 
 
 UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.ENOENT, errno.EDQUOT)
@@ -78,9 +75,13 @@ def unwritable_path(exc: BaseException) -> OSError | None:
     return None
 
 
-def unwritable_message(bad: OSError) -> str:
-    return (f"autovae: cannot write to {bad.filename}: {bad.strerror}. Make the folder writable or choose "
-            "another one (hydra.run.dir=... for a run, paths.log_dir=... for all outputs)")
+def refuse_if_unwritable(err: BaseException) -> None:
+    """Exits with status 2 and one line when ``err`` comes from a folder that cannot be written."""
+    bad = unwritable_path(err)
+    if bad is not None:
+        print(f"autovae: cannot write to {bad.filename}: {bad.strerror}. Make the folder writable or choose "
+              "another one (hydra.run.dir=... for a run, paths.log_dir=... for all outputs)", file=sys.stderr)
+        sys.exit(EXIT_REFUSED)
 
 
 def run_entry_point(main) -> None:
@@ -106,11 +107,8 @@ def run_entry_point(main) -> None:
         print(f"autovae: {str(err).split('Config search path:')[0].rstrip()}", file=sys.stderr)
         sys.exit(EXIT_REFUSED)
     except Exception as err:  # noqa: BLE001 - classified, then re-raised unless it is a folder problem
-        bad = unwritable_path(err)
-        if bad is None:
-            raise
-        print(unwritable_message(bad), file=sys.stderr)
-        sys.exit(EXIT_REFUSED)
+        refuse_if_unwritable(err)
+        raise
     summary = sweep.outcome["summary"]
     if summary and summary["failed"]:
         print(f"autovae: {len(summary['failed'])} of {len(summary['jobs'])} jobs did not complete: "

@@ -173,7 +173,9 @@ def keep_record(out: Path, cfg: DictConfig) -> None:
     record = out / RECORD
     shutil.rmtree(record, ignore_errors=True)
     write_text_atomic(record / "config.yaml", OmegaConf.to_yaml(cfg))
-    if HydraConfig.initialized():
+    # Only a job whose own Hydra folder this is has a Hydra record (a search trial runs in-process,
+    # under the search's Hydra job, in a folder of its own).
+    if HydraConfig.initialized() and Path(HydraConfig.get().runtime.output_dir).resolve() == out.resolve():
         hydra = HydraConfig.get()
         write_text_atomic(record / "hydra.yaml", OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra})))
         write_text_atomic(record / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(hydra.overrides.task))))

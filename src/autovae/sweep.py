@@ -46,9 +46,10 @@ outcome: dict[str, Any] = {"sweep_dir": None, "summary": None}
 
 def write_summary(sweep_dir: str | Path | None = None) -> dict[str, Any] | None:
     """Writes ``sweep_summary.json`` of this process's multirun (or of ``sweep_dir``) and logs it."""
-    sweep_dir = Path(sweep_dir or outcome["sweep_dir"] or "")
-    if not str(sweep_dir) or not sweep_dir.is_dir():
+    sweep_dir = sweep_dir or outcome["sweep_dir"]
+    if not sweep_dir or not Path(sweep_dir).is_dir():  # a single run: there is no sweep to summarise
         return None
+    sweep_dir = Path(sweep_dir)
     summary = summarize(sweep_dir)
     write_json_atomic(sweep_dir / "sweep_summary.json", summary)
     outcome["summary"] = summary

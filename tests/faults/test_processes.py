@@ -95,6 +95,7 @@ def test_sigterm_keeps_a_checkpoint_exits_143_and_the_same_command_resumes(data_
     meta = json.loads((out / "metrics.json").read_text())
     assert meta["status"] == "terminated" and 0 < meta["epochs"] < 400
     assert (out / "checkpoints" / "last.ckpt").exists()
+    assert not (ROOT / "sweep_summary.json").exists()  # a single run has no sweep to summarise
     resumed = subprocess.run([sys.executable, str(ROOT / "train.py"), *args[:-2], "trainer.max_epochs=" +
                               str(meta["epochs"] + 1), args[-1]], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -128,49 +129,51 @@ def test_a_single_run_that_diverges_exits_1_and_keeps_its_record(data_dir, tmp_p
     assert status(out) == "failed"
 
 
-def test_joblib_workers_end_when_their_parent_is_killed(data_dir, tmp_path):
+def _joblib_sweep(data_dir, tmp_path) -> tuple[subprocess.Popen, list[Path], list[int]]:
+    """A two-job joblib sweep whose workers are both training: (the launcher, the job folders, the workers' PIDs)."""
     common = [a for a in tiny_overrides(data_dir, tmp_path, *LONG) if not a.startswith("paths.output_dir")]
     sweep = tmp_path / "multirun" / "s"
     proc = start(["-m", *common, "seed=0,1", "hydra/launcher=joblib_cpu", "hydra.launcher.n_jobs=2", "threads=1",
                   f"paths.log_dir={tmp_path}", "sweep_name=s"])
-    workers: list[int] = []
+    folders = [sweep / "seed=0", sweep / "seed=1"]
     try:
-        folders = [sweep / "seed=0", sweep / "seed=1"]
         wait_for(lambda: all(training(f) for f in folders), timeout=240, what="both workers to train")
-        workers = [int((f / ".lock").read_text()) for f in folders]
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, folders, [int((f / ".lock").read_text()) for f in folders]
+
+
+def _end(proc: subprocess.Popen, workers: list[int]) -> None:
+    """Never leave the launcher or a worker behind, whatever a test found."""
+    proc.kill()
+    proc.wait()
+    for pid in workers:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_joblib_workers_end_when_their_parent_is_killed(data_dir, tmp_path):
+    proc, folders, workers = _joblib_sweep(data_dir, tmp_path)
+    try:
         assert proc.pid not in workers and all(alive(pid) for pid in workers)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         wait_for(lambda: not any(alive(pid) for pid in workers), timeout=90, what="the workers to end")
         assert [status(f) for f in folders] == ["terminated", "terminated"]  # each recorded why it stopped
     finally:
-        proc.kill()
-        proc.wait()
-        for pid in workers:  # never leave a worker behind, whatever failed above
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _end(proc, workers)
 
 
 def test_a_joblib_multirun_terminated_in_its_launcher_writes_its_summary_and_leaves_no_worker(data_dir, tmp_path):
-    common = [a for a in tiny_overrides(data_dir, tmp_path, *LONG) if not a.startswith("paths.output_dir")]
-    sweep = tmp_path / "multirun" / "s"
-    proc = start(["-m", *common, "seed=0,1", "hydra/launcher=joblib_cpu", "hydra.launcher.n_jobs=2", "threads=1",
-                  f"paths.log_dir={tmp_path}", "sweep_name=s"])
-    workers: list[int] = []
+    proc, folders, workers = _joblib_sweep(data_dir, tmp_path)
     try:
-        folders = [sweep / "seed=0", sweep / "seed=1"]
-        wait_for(lambda: all(training(f) for f in folders), timeout=240, what="both workers to train")
-        workers = [int((f / ".lock").read_text()) for f in folders]
         proc.send_signal(signal.SIGTERM)  # Kubernetes signals the launcher (PID 1 of the pod) only
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 143, stderr[-2000:]
         wait_for(lambda: not any(alive(pid) for pid in workers), timeout=90, what="the workers to end")
-        summary = json.loads((sweep / "sweep_summary.json").read_text())
+        summary = json.loads((folders[0].parent / "sweep_summary.json").read_text())
         assert {job["status"] for job in summary["jobs"].values()} <= {"terminated", "interrupted"}, summary
         assert summary["completed"] == 0 and len(summary["failed"]) == 2
     finally:
-        proc.kill()
-        proc.wait()
-        for pid in workers:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _end(proc, workers)
