@@ -47,9 +47,10 @@ def main(argv: list[str]) -> int:
         collection.notes += extra.notes
     for path in write_all(collection, args.get("out", runs), args.get("name", "table")):
         print(f"wrote {path}", file=sys.stderr)
-    if "b" in tables_present(collection):  # the claims table (b) makes, judged on these runs
+    present = tables_present(collection)
+    if present:  # the claims each table makes, judged on these runs
         path = Path(args.get("out", runs)) / f"{args.get('name', 'table')}_claims.md"
-        write_text_atomic(path, claims_markdown(collection, "b"))
+        write_text_atomic(path, "\n".join(claims_markdown(collection, t) for t in present))
         print(f"wrote {path}", file=sys.stderr)
     print(markdown(collection))
     for problem in collection.problems:

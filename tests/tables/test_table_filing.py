@@ -226,3 +226,19 @@ def test_a_completed_run_that_stopped_early_is_not_the_papers(tmp_path):
     path.write_text(path.read_text().replace('"epochs": 100', '"epochs": 7'))
     col = collect_runs(tmp_path)
     assert not col.records and "completed after 7 epochs" in col.not_comparable[0]
+
+
+def test_every_table_judges_the_order_its_paper_prints(tmp_path):
+    """Table (a)'s paper prints Lo||N as its best fixed column and E||N as its worst; table (f) prints "—"
+    for E||N and C||C, which then take no part in its claims."""
+    from autovae.tables.claims import claims_of, judge
+
+    for column, bound in (("Lo_N", -600.0), ("N_N", -601.0), ("E_N", -640.0), ("C_C", -620.0)):
+        fake_run(tmp_path, column, [f"column={column}", "likelihood=mse"], bound=bound)
+    verdicts = {claim: verdict for claim, verdict, _ in judge(collect_runs(tmp_path), "a")}
+    assert verdicts["Lo‖N is the best fixed column (bound)"] == "held (one seed: noise unknown)"
+    assert verdicts["E‖N is the worst column (bound)"] == "held (one seed: noise unknown)"
+    assert verdicts["Auto is the best column (bound)"] == "not measured yet"
+    texts = [c.text for c in claims_of("f")]
+    assert "E‖N" not in " ".join(texts) and "C‖C" not in " ".join(texts)
+    assert len([c for c in claims_of("b") if c.text == "Auto is the best column (bound)"]) == 1

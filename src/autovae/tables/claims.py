@@ -94,18 +94,22 @@ def far_worse(columns: list[str], than: str, by: float) -> Callable:
     return test
 
 
-def best_column(column: str) -> Callable:
+def best_column(column: str, among: list[str] = COLUMNS, worst: bool = False) -> Callable:
+    """``column`` is the best (or, with ``worst``, the worst) of the columns ``among``."""
+    sign, word = (-1, "worst") if worst else (1, "best")
+
     def test(col):
-        means = {c: _mean(col, c) for c in COLUMNS}
+        means = {c: _mean(col, c) for c in among}
         means = {c: v for c, v in means.items() if v is not None}
         if column not in means:
             return None, f"needs {_sym(column)}"
-        rival = max((c for c in means if c != column), key=means.get, default=None)
+        rival = max((c for c in means if c != column), key=lambda c: sign * means[c], default=None)
         if rival is None:
             return None, f"needs a column beside {_sym(column)}"
         se = standard_error(col, column, rival)
-        return verdict(means[column] - means[rival], se), (
-            f"best other of {len(means)} measured columns: {_sym(rival)} ({means[rival]:.2f}); "
+        margin = sign * (means[column] - means[rival])
+        return verdict(margin, se), (
+            f"{word} other of {len(means)} measured columns: {_sym(rival)} ({means[rival]:.2f}); "
             f"{_sym(column)} {means[column]:.2f} (difference {means[column] - means[rival]:+.2f}{_noise_text(se)})")
     return test
 
@@ -120,8 +124,29 @@ TABLE_B_CLAIMS = [
 ]
 
 
-def judge(collection, table: str = "b", claims: list[Claim] = TABLE_B_CLAIMS) -> list[tuple[str, str, str]]:
+FIXED = [c for c in COLUMNS if c != "Auto"]
+
+
+def order_claims(table: str) -> list[Claim]:
+    """What any table's bound row says by its order: its best fixed column, its worst column, and
+    Auto best, read from the paper's own numbers (a column the paper prints as "—" takes no part)."""
+    printed = {c: paper_value(table, "bound", c) for c in FIXED}
+    printed = {c: v for c, v in printed.items() if v is not None}
+    best, worst = max(printed, key=printed.get), min(printed, key=printed.get)
+    return [Claim(f"{_sym(best)} is the best fixed column (bound)", best_column(best, FIXED)),
+            Claim(f"{_sym(worst)} is the worst column (bound)", best_column(worst, FIXED, worst=True)),
+            Claim("Auto is the best column (bound)", best_column("Auto"))]
+
+
+def claims_of(table: str) -> list[Claim]:
+    """Table (b)'s claims are the slides' own sentences; every table's order claims come with them."""
+    specific = TABLE_B_CLAIMS if table == "b" else []
+    return specific + [c for c in order_claims(table) if c.text not in {s.text for s in specific}]
+
+
+def judge(collection, table: str = "b", claims: list[Claim] | None = None) -> list[tuple[str, str, str]]:
     """(claim, "held" | "not held" | "within seed noise" | "not measured yet", the figures) for each claim."""
+    claims = claims_of(table) if claims is None else claims
     all_cells = cells(collection)
     col = {c: all_cells[(table, "bound", c)] for c in COLUMNS if (table, "bound", c) in all_cells}
     out = []
