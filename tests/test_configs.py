@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from conftest import CONF, compose
 
 GROUPS = ["posterior", "prior", "pairing", "divergence", "likelihood", "model", "model/architecture", "dataset",
-          "trainer", "logger", "callbacks", "column", "evaluation", "paths"]
+          "trainer", "logger", "callbacks", "column", "evaluation", "paths", "debug"]
 SAFE = ["logger=csv", "trainer.accelerator=cpu", "paths.output_dir=/tmp/autovae-config-test"]
 
 

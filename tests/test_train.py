@@ -128,3 +128,13 @@ def test_nll_covers_only_the_first_nll_images(data_dir, tmp_path):
                                      *extra))
         results[name] = run(cfg)["metrics"]["test/nll"]
     assert results["first"] == pytest.approx(results["subset"], rel=1e-6)
+
+
+def test_the_debug_preset_trains_end_to_end_in_seconds(data_dir, tmp_path):
+    proc = run_cli("train.py", ["debug=tiny", "trainer.accelerator=cpu", f"paths.data_dir={data_dir}",
+                                f"hydra.run.dir={tmp_path}", "posterior=logistic"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["status"] == "completed" and saved["epochs"] == 2
+    assert saved["config"]["dataset"]["train_subset"] == 2000 and saved["duration_s"] < 120
+    assert (tmp_path / "images" / "samples_final.png").exists()
