@@ -123,13 +123,15 @@ def test_inception_score_path_with_a_stand_in_classifier():
 def test_train_cli_writes_fid_kid_and_pictures(data_dir, tmp_path):
     common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith(("paths.output_dir", "callbacks"))]
     proc = run_cli("train.py", [*common, "callbacks=fidelity", "callbacks.progress_bar=null",
-                                "callbacks.fidelity.num_samples=8", "callbacks.fidelity.isc=false",
+                                "callbacks.fidelity.num_samples=8",  # IS left on: these weights cannot give it
                                 f"callbacks.fidelity.feature_extractor_weights_path={WEIGHTS}",
                                 f"paths.log_dir={tmp_path}", "logger=wandb"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = next((tmp_path / "runs").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     assert metrics["test/fid"] > 0 and "test/kid" in metrics
+    assert "test/is" not in metrics  # skipped with one message, not a NaN that fails a healthy run
+    assert "Inception Score skipped" in (run_dir / "train.log").read_text()
     for name in ("samples", "reconstructions", "traversals", "interpolations"):
         assert (run_dir / "images" / f"{name}_final.png").stat().st_size > 100
     assert list((run_dir / "wandb").glob("offline-run-*")), "W&B wrote no offline run"
@@ -150,3 +152,14 @@ def test_kl_landscape_and_renyi_plot(trained, tmp_path):
     values = bound_vs_alpha(model, x[:50], alphas, samples=20)
     assert values == sorted(values, reverse=True)  # L_alpha falls as alpha grows
     assert plot_bound_vs_alpha(alphas, {"Lo||N": values}, tmp_path / "renyi.png").stat().st_size > 1000
+
+
+def test_a_classifier_head_that_is_not_finite_is_found(tmp_path):
+    from autovae.callbacks.fidelity import classifier_head_is_finite
+
+    for name, head in (("real", torch.ones(3, 2)), ("fid_only", torch.full((3, 2), math.nan))):
+        torch.save({"conv.weight": torch.ones(2, 2), "fc.weight": head, "fc.bias": torch.zeros(3)}, tmp_path / name)
+    assert classifier_head_is_finite(tmp_path / "real") and not classifier_head_is_finite(tmp_path / "fid_only")
+    assert classifier_head_is_finite(None)  # torch-fidelity's own download
+    if WEIGHTS.exists():
+        assert not classifier_head_is_finite(WEIGHTS)  # the shared weights are made for FID only

@@ -52,6 +52,15 @@ def fidelity_metrics(generated: torch.Tensor, reference: torch.Tensor, *, isc: b
     return {short: float(raw[long]) for long, short in names.items() if long in raw}
 
 
+def classifier_head_is_finite(weights_path: str | Path | None) -> bool:
+    """Whether an Inception state dict's classifier head (``fc.*``, which only the Inception Score uses)
+    is finite. Weights made for FID alone ship a NaN head: IS from them is NaN, FID and KID are exact."""
+    if not weights_path:
+        return True  # torch-fidelity's own download has its real head
+    state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    return all(bool(torch.isfinite(v).all()) for k, v in state.items() if k.startswith("fc."))
+
+
 def split_of(pl_module) -> str:
     return getattr(pl_module, "eval_split", "test")
 
@@ -69,6 +78,10 @@ class FidelityMetrics(Callback):
         self.num_samples, self.isc, self.fid, self.kid = num_samples, isc, fid, kid
         self.feature_extractor, self.weights = feature_extractor, feature_extractor_weights_path
         self.batch_size, self.kid_subset_size, self.cache_root, self.prefix = batch_size, kid_subset_size, cache_root, prefix
+        if self.isc and not classifier_head_is_finite(self.weights):
+            log.warning("Inception Score skipped: the classifier head of %s is not finite (weights made for FID); "
+                        "FID and KID are computed", self.weights)
+            self.isc = False
 
     def _reference_cache_name(self, datamodule, n: int, split: str = "test") -> str:
         weights = Path(self.weights).name if self.weights else "default"
