@@ -1,8 +1,10 @@
 """HEBAE and planar-flow figures from sweep runs.
 
-  python scripts/figures.py hebae_fig1 runs=outputs/multirun/hebae_fig1_epochs [out=hebae_fig1.png]
-  python scripts/figures.py hebae_fig2 runs=outputs/multirun/hebae_fig2 [images=2000] [out=hebae_fig2.png]
-  python scripts/figures.py flows runs=outputs/multirun/flow_compare [out=flows.png]
+  python scripts/figures.py hebae_fig1 runs=outputs/multirun/hebae_fig1_epochs [out=outputs/figures/hebae_fig1.png]
+  python scripts/figures.py hebae_fig2 runs=outputs/multirun/hebae_fig2 [images=2000] [out=outputs/figures/hebae_fig2.png]
+  python scripts/figures.py flows runs=outputs/multirun/flow_compare [out=outputs/figures/flows.png]
+
+A folder with no finished run is refused (exit status 1) and no figure is written.
 """
 import sys
 from pathlib import Path
@@ -15,7 +17,13 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     opts = dict(a.split("=", 1) for a in argv[1:])
-    kind, runs, out = argv[0], opts.get("runs", "outputs"), opts.get("out", f"{argv[0]}.png")
+    kind, runs = argv[0], opts.get("runs", "outputs")
+    out = Path(opts.get("out", Path("outputs") / "figures" / f"{kind}.png"))
+    found = finished_runs(runs)
+    if not found:
+        print(f"no finished runs under {runs}: nothing to plot", file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "hebae_fig1":
         path = hebae_fig1(runs, out)
     elif kind == "flows":
@@ -25,10 +33,6 @@ def main(argv: list[str]) -> int:
 
         from autovae.data import datamodule_from
 
-        found = finished_runs(runs)
-        if not found:
-            print(f"no finished runs under {runs}", file=sys.stderr)
-            return 1
         dm = datamodule_from(OmegaConf.create(found[0][1]["config"]))
         dm.setup()
         path = hebae_fig2([Path(d) for d, _ in found], dm.test_data[: int(opts.get("images", 2000))], out)
