@@ -18,8 +18,22 @@ LONG = ("trainer.max_epochs=400", "callbacks.images=null")
 
 def start(args: list[str]) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
+    # A session of its own: whatever a test finds, its whole process group (joblib workers included) is
+    # killed at the end (``_end``).
     return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _end(proc: subprocess.Popen, workers: list[int] = ()) -> None:
+    """Never leave the launcher or a worker behind, whatever a test found."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    for pid in workers:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def wait_for(check, timeout: float = 120.0, what: str = "") -> None:
@@ -79,17 +93,19 @@ def test_a_second_start_on_a_folder_in_use_is_refused_naming_the_holder(data_dir
         assert status(out) == "completed" and history
         assert OmegaConf.load(out / ".hydra" / "config.yaml").seed == 0
     finally:
-        first.kill()
-        first.wait()
+        _end(first)
 
 
 def test_sigterm_keeps_a_checkpoint_exits_143_and_the_same_command_resumes(data_dir, tmp_path):
     out = tmp_path / "run"
     args = [*tiny_overrides(data_dir, out, *LONG), f"hydra.run.dir={out}"]
     proc = start(args)
-    wait_for(lambda: training(out), what="a checkpoint")
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
+    try:
+        wait_for(lambda: training(out), what="a checkpoint")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        _end(proc)
     assert proc.returncode == 143, stderr[-2000:]
     assert "terminated by SIGTERM" in stderr
     meta = json.loads((out / "metrics.json").read_text())
@@ -108,9 +124,12 @@ def test_a_terminated_multirun_writes_its_summary_and_exits_143(data_dir, tmp_pa
     sweep = tmp_path / "multirun" / "s"
     proc = start(["-m", *common, "trainer.max_epochs=1,400,2", f"paths.log_dir={tmp_path}", "sweep_name=s"])
     second = sweep / "trainer.max_epochs=400"
-    wait_for(lambda: training(second), what="the second job to train")
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
+    try:
+        wait_for(lambda: training(second), what="the second job to train")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        _end(proc)
     assert proc.returncode == 143, stderr[-2000:]
     summary = json.loads((sweep / "sweep_summary.json").read_text())
     jobs = {name: job["status"] for name, job in summary["jobs"].items()}
@@ -139,18 +158,9 @@ def _joblib_sweep(data_dir, tmp_path) -> tuple[subprocess.Popen, list[Path], lis
     try:
         wait_for(lambda: all(training(f) for f in folders), timeout=240, what="both workers to train")
     except AssertionError:
-        proc.kill()
+        _end(proc)
         raise
     return proc, folders, [int((f / ".lock").read_text()) for f in folders]
-
-
-def _end(proc: subprocess.Popen, workers: list[int]) -> None:
-    """Never leave the launcher or a worker behind, whatever a test found."""
-    proc.kill()
-    proc.wait()
-    for pid in workers:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_joblib_workers_end_when_their_parent_is_killed(data_dir, tmp_path):
