@@ -8,11 +8,12 @@ from conftest import run_cli, tiny_overrides
 JOBS = ["posterior=normal,laplace,logistic"]
 
 
-def sweep(tmp_path, data_dir, name, *extra):
+def sweep(tmp_path, data_dir, name, *extra, status=0):
+    """A multirun's folder and its jobs' records; ``status`` is its expected exit status (1: a job failed)."""
     common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith("paths.output_dir")]
     proc = run_cli("train.py", ["-m", *common, "dataset.train_subset=500", "callbacks.images=null",
                                 f"paths.log_dir={tmp_path}", f"sweep_name={name}", *extra])
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == status, proc.stderr[-3000:]
     root = tmp_path / "multirun" / name
     return root, {p.parent.name: json.loads(p.read_text()) for p in root.glob("*/metrics.json")}
 
@@ -32,13 +33,13 @@ def test_three_jobs_through_a_parallel_launcher(tmp_path, data_dir, launcher):
 @pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_failed_job_is_reported_and_a_rerun_skips_completed_jobs(tmp_path, data_dir):
     args = ["model.optimizer.lr=1e-3,1e12", "model.nan_check_every=1", "likelihood=normal", "logger=wandb"]
-    root, first = sweep(tmp_path, data_dir, "resume", *args)
+    root, first = sweep(tmp_path, data_dir, "resume", *args, status=1)
     summary = json.loads((root / "sweep_summary.json").read_text())
     assert summary["completed"] == 1 and len(summary["failed"]) == 1
     assert "model.optimizer.lr=1000000000000.0" in summary["jobs"][summary["failed"][0]]["overrides"]
     for job in first:  # each job logs its own W&B run into its own folder
         assert list((root / job / "wandb").glob("offline-run-*"))
-    root, second = sweep(tmp_path, data_dir, "resume", *args)
+    root, second = sweep(tmp_path, data_dir, "resume", *args, status=1)
     done = [k for k, v in first.items() if v["status"] == "completed"][0]
     failed = [k for k, v in first.items() if v["status"] == "failed"][0]
     assert second[done]["finished"] == first[done]["finished"]  # skipped: not trained again
