@@ -4,7 +4,7 @@
 #
 #   bash scripts/reproduce_table_b.sh [stage ...]
 #   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
-#           table_a table_c table_d table_e table_f table_b_converged table_b_converged_seeds table_a_units
+#           table_a table_c table_d table_e table_f table_b_converged table_b_converged_seeds table_a_units flows
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
 # unfinished ones from their last checkpoint, so this can be stopped and started again at will.
@@ -134,6 +134,35 @@ stage_table_a_units() {
 }
 stage_table() { $PY scripts/make_table.py runs=results/table_b out=results name=table_b > /dev/null; }
 
+# The planar-flow study (issue #22, docs/flows.md): K planar flows after N||N at the converged setup
+# (batch 100), global flow parameters for every K and amortized ones for K = 8 and 32, seed 0, as two
+# one-thread streams; folders results/flows/K_<K>-amortized_<bool>/seed_<n>.
+flows() {  # flows <overrides...>: one stream of flow runs, one at a time
+  # shellcheck disable=SC2086,SC2016
+  $PY train.py -m experiment=autovae_mnist_converged model=flow logger=csv $EVAL $NOFID threads=1 \
+    hydra.sweep.dir=results/flows 'hydra.sweep.subdir=K_${model.net.flows}-amortized_${model.net.amortized}/seed_${seed}' "$@"
+}
+stage_flows() {
+  { flows model.net.flows=0,32,2,16 model.net.amortized=false seed=0
+    flows model.net.flows=1 model.net.amortized=false seed=0; } &
+  { flows model.net.flows=8,32 model.net.amortized=true seed=0
+    flows model.net.flows=8,4 model.net.amortized=false seed=0; } &
+  wait
+}
+# Committed evidence names the code that ran: refuse to start with uncommitted changes to tracked code
+# (results/ is data and may change; ALLOW_DIRTY=1 runs anyway, and every run then records dirty: true).
+require_clean_code() {
+  local changes
+  changes=$(git status --porcelain --untracked-files=no -- . ':(exclude)results')
+  if [ -n "$changes" ] && [ "${ALLOW_DIRTY:-0}" != 1 ]; then
+    echo "refusing to run: tracked code has uncommitted changes, so the runs could not name the code that ran" >&2
+    echo "$changes" >&2
+    echo "commit them (or run from a git worktree at a commit); ALLOW_DIRTY=1 runs anyway" >&2
+    exit 2
+  fi
+}
+
+require_clean_code
 stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=(fid lr seeds rest gap search auto table)
 for s in "${stages[@]}"; do

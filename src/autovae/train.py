@@ -33,15 +33,19 @@ from autovae.run_folder import (FolderLock, check_folder, clear_history, config_
 log = logging.getLogger(__name__)
 
 
-def code_version() -> dict[str, Any]:
-    """The commit this run's code came from (and whether the work tree had changes), where git knows."""
+# Committed run folders and rendered tables are data: a results/ change does not change the code that runs.
+NOT_CODE = ":(exclude)results"
+
+
+def code_version(root: Path | None = None) -> dict[str, Any]:
+    """The commit this run's code came from (and whether tracked code had changes), where git knows."""
     import subprocess
 
-    root = Path(__file__).resolve().parents[2]
+    root = root or Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", NOT_CODE],
+                               cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return {}
     if head.returncode != 0:
