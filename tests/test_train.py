@@ -138,3 +138,15 @@ def test_the_debug_preset_trains_end_to_end_in_seconds(data_dir, tmp_path):
     assert saved["status"] == "completed" and saved["epochs"] == 2
     assert saved["config"]["dataset"]["train_subset"] == 2000 and saved["duration_s"] < 120
     assert (tmp_path / "images" / "samples_final.png").exists()
+
+
+def test_the_run_summary_names_the_metrics_json_key_of_every_figure():
+    """The one-sample Monte Carlo L_{1,1} and the closed-form-KL ELBO differ: neither is shown under the other's name."""
+    from autovae.cli import results_table
+
+    text = results_table({"status": "completed", "run_dir": "x", "metrics": {
+        "test/elbo": -523.4, "test/bound_a1_k1": -710.6, "test/bound_a0_k5": -600.0}})
+    lines = {line.split()[-1]: line for line in text.splitlines()[1:-1]}
+    assert "closed-form KL" in lines["test/elbo"] and "-523.40" in lines["test/elbo"]
+    assert "Monte Carlo" in lines["test/bound_a1_k1"] and "-710.60" in lines["test/bound_a1_k1"]
+    assert "-600.00" in lines["test/bound_a0_k5"]

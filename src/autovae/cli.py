@@ -134,10 +134,12 @@ def _fmt(value: Any) -> str:
         return str(value)
 
 
-RESULT_ROWS = [("test/bound_a1_k1", "L_{1,1} (ELBO)"), ("test/bound_a0_k50", "L_{0,50} (IWAE)"),
-               ("test/nll", "NLL (-L_{0,K})"), ("test/kl", "KL"), ("test/recon_expected", "reconstruction, E_q"),
-               ("test/recon_at_mean", "reconstruction at the mean"), ("test/fid", "FID"), ("test/kid", "KID"),
-               ("val/elbo", "validation ELBO")]
+# (metrics.json key, what it is): each line of a run's end names the key it prints.
+RESULT_ROWS = [("test/elbo", "ELBO, closed-form KL"), ("test/bound_a1_k1", "L_{1,1}, one-sample Monte Carlo"),
+               ("test/bound_a0_k50", "L_{0,50} (IWAE)"), ("test/nll", "NLL (-L_{0,K})"), ("test/kl", "KL"),
+               ("test/recon_expected", "reconstruction, E_q"), ("test/recon_at_mean", "reconstruction at the mean"),
+               ("test/trained_scale/elbo", "ELBO at the trained scale (before the refit)"),
+               ("test/fid", "FID"), ("test/kid", "KID"), ("val/elbo", "validation ELBO")]
 
 
 def results_table(result: dict[str, Any]) -> str:
@@ -145,15 +147,16 @@ def results_table(result: dict[str, Any]) -> str:
     metrics = result.get("metrics") or {}
     lines = [f"Run {result.get('status', '?')}" + (f" ({result.get('reason')}: {result.get('error')})"
                                                    if result.get("status") != "completed" and result.get("error") else "")]
-    rows = [(label, _fmt(metrics[key])) for key, label in RESULT_ROWS if key in metrics]
+    rows = [(label, _fmt(metrics[key]), key) for key, label in RESULT_ROWS if key in metrics]
     for key in sorted(metrics):
         if key.startswith("test/bound_") and key not in dict(RESULT_ROWS):
-            rows.append((key[5:], _fmt(metrics[key])))
+            rows.append((key[5:], _fmt(metrics[key]), key))
     if "test/fidelity_samples" in metrics:
-        rows.append(("FID/KID samples", f"{int(metrics['test/fidelity_samples'])}"))
+        rows.append(("FID/KID samples", f"{int(metrics['test/fidelity_samples'])}", "test/fidelity_samples"))
     if "duration_s" in result:
-        rows.append(("wall time", f"{result['duration_s'] / 60:.1f} min"))
-    width = max((len(label) for label, _ in rows), default=0)
-    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+        rows.append(("wall time", f"{result['duration_s'] / 60:.1f} min", ""))
+    width = max((len(label) for label, _, _ in rows), default=0)
+    digits = max((len(value) for _, value, _ in rows), default=0)
+    lines += [f"  {label:<{width}}  {value:>{digits}}  {key}".rstrip() for label, value, key in rows]
     lines.append(f"  folder: {result.get('run_dir', '?')} (metrics.json)")
     return "\n".join(lines)

@@ -32,7 +32,7 @@ CHECKS: dict[str, tuple[Check, str]] = {
     "trainer.max_steps": _int_at_least(-1),
     "dataset.batch_size": _int_at_least(1),
     "dataset.eval_batch_size": _optional(_int_at_least(1)),
-    "dataset.val_size": _int_at_least(1),
+    "dataset.val_size": _int_at_least(0),
     "dataset.train_subset": _optional(_int_at_least(1)),
     "dataset.val_subset": _optional(_int_at_least(1)),
     "dataset.test_subset": _optional(_int_at_least(1)),

@@ -29,6 +29,10 @@ class CorruptCheckpointError(AutovaeError):
     """A checkpoint that cannot be read."""
 
 
+class NoWeightsError(AutovaeError, FileNotFoundError):
+    """A run folder without a checkpoint: committed results keep records, history and images, not weights."""
+
+
 class UnsafeCheckpointError(AutovaeError):
     """A checkpoint whose pickle needs more than tensors and plain data: it is not loaded."""
 

@@ -59,3 +59,21 @@ def history_csv_logger(save_dir: str, name: str = "csv", version: str = ""):
             return self._experiment
 
     return HistoryCSVLogger(save_dir=save_dir, name=name, version=version)
+
+
+def dashboard_config(config: dict, ran: dict) -> dict:
+    """What a dashboard filters and groups on, as flat keys (posterior, prior, pairing, divergence with
+    its alpha, K and beta, likelihood, model, dataset, seed), beside the whole resolved config and the
+    run's ``ran`` record (which ``make table wandb=...`` files a run by)."""
+    pairs = ran.get("pairing") or []
+    objective = ran.get("objective") or {}
+    flat = {
+        "posterior": "+".join(dict.fromkeys(p["posterior"] for p in pairs)),
+        "prior": "+".join(dict.fromkeys(p["prior"] for p in pairs)),
+        "pairing": " + ".join(f"{p['fraction']:.0%} {p['pair']}" if len(pairs) > 1 else p["pair"] for p in pairs),
+        "divergence": objective.get("name"), "alpha": objective.get("alpha"), "K": objective.get("samples"),
+        "beta": objective.get("beta"), "likelihood": (ran.get("likelihood") or {}).get("name"),
+        "model": ran.get("model"), "dataset": ran.get("dataset"), "latent_dim": ran.get("latent_dim"),
+        "seed": config.get("seed"), "column": config.get("column"), "precision": ran.get("precision"),
+    }
+    return {**{k: v for k, v in flat.items() if v is not None}, "config": config, "ran": ran}

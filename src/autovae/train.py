@@ -27,6 +27,7 @@ from autovae.errors import AutovaeError, traceback_to_log_file
 from autovae.data import datamodule_from  # noqa: F401  (re-exported for older scripts)
 from autovae.models.module import DivergedError
 from autovae.results import COMPLETED, FAILED, RUNNING, TERMINATED, write_json_atomic
+from autovae.loggers import dashboard_config
 from autovae.run_folder import (FolderLock, check_folder, clear_history, config_hash, folder_record, keep_record,
                                 restore_record, should_skip, trim_history)
 
@@ -131,7 +132,8 @@ def ran_block(model, datamodule, trainer, cfg: DictConfig) -> dict[str, Any]:
     arch.pop("_partial_", None)
     return {**model.describe(), "dataset": datamodule.name, "precision": str(trainer.precision), "architecture": arch,
             "host_allocator": _host_allocator(cfg),
-            "split": {"validation": "held_out_of_train", "val_size": datamodule.val_size,
+            "split": {"validation": "held_out_of_train" if datamodule.val_size else "none: trained on every training image",
+                      "val_size": datamodule.val_size,
                       "nll_images": model.nll_images, "nll_samples": model.nll_spec.samples if model.nll_spec else 0}}
 
 
@@ -227,8 +229,17 @@ def _train_and_test(cfg: DictConfig, out: Path, built: tuple, previous: dict | N
                  "used only by the final evaluation", result["ran"]["precision"],
                  precision_reason(cfg, result["ran"]["precision"]), datamodule.val_size)
         _write(out, result)
+        for lg in trainer.loggers:  # dashboards filter and group runs on these
+            lg.log_hyperparams(dashboard_config(config, result["ran"]))
         with termination.inside_trainer():
             result["fit_metrics"] = _fit(cfg, out, model, datamodule, trainer, previous)
+        # held-out images where there are any; with no validation split, the training images
+        split, images = ("val", datamodule.val_data) if datamodule.val_size else ("train", datamodule.train_data)
+        refit = model.refit_posterior_scale(images, split)
+        if refit is not None:
+            result["ran"] = {**result["ran"], **model.describe(), "posterior_scale_refit": refit}
+            log.info("posterior scale refitted on %d %s images (%s): ELBO %.2f -> %.2f", refit["images"], split,
+                     refit["per"], refit["val_elbo_trained_scale"], refit["val_elbo_refit"])
         _write(out, result)  # a kill during testing keeps the fit's metrics for the restart
         metrics = dict(result["fit_metrics"])
         with termination.inside_trainer():
@@ -281,7 +292,7 @@ def _fit(cfg: DictConfig, out: Path, model, datamodule, trainer, previous: dict 
         clear_history(out)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume.path if resume else None)
     metrics = _metrics(trainer)
-    if "val/elbo" in metrics:
+    if "val/elbo" in metrics or not datamodule.val_size:
         return metrics
     if previous and previous.get("fit_metrics"):
         return dict(previous["fit_metrics"])  # killed while testing: training had already ended

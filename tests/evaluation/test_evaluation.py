@@ -163,3 +163,14 @@ def test_a_classifier_head_that_is_not_finite_is_found(tmp_path):
     assert classifier_head_is_finite(None)  # torch-fidelity's own download
     if WEIGHTS.exists():
         assert not classifier_head_is_finite(WEIGHTS)  # the shared weights are made for FID only
+
+
+def test_a_committed_run_folder_says_it_holds_no_weights():
+    from pathlib import Path
+
+    from autovae.errors import NoWeightsError
+    from autovae.evaluation.restore import load_model
+
+    committed = Path(__file__).resolve().parents[2] / "results" / "table_b" / "N_N" / "seed_0"
+    with pytest.raises(NoWeightsError, match="holds no weights.*overrides.yaml"):
+        load_model(committed)

@@ -7,3 +7,24 @@ def test_a_folder_without_finished_runs_writes_no_figure(tmp_path):
         proc = run_cli("scripts/figures.py", [kind, f"runs={tmp_path / 'nonexistent'}"], cwd=tmp_path)
         assert proc.returncode == 1 and "nothing to plot" in proc.stderr, proc.stderr[-1000:]
     assert not list(tmp_path.rglob("*.png"))
+
+
+def test_hebae_figures_draw_the_refitted_bound_and_tell_runs_apart(tmp_path):
+    import torch
+
+    from autovae.evaluation.figures import bound_key, independence, run_label
+
+    hebae, vae = tmp_path / "hebae", tmp_path / "vae"
+    for folder, header in ((hebae, "epoch,step,val/elbo,val/elbo_refit"), (vae, "epoch,step,val/elbo")):
+        (folder / "csv").mkdir(parents=True)
+        (folder / "csv" / "metrics.csv").write_text(header + "\n0,10,-200,-150\n")
+    assert bound_key(hebae) == "val/elbo_refit" and bound_key(vae) == "val/elbo"
+    facts = {"model": "HEBAE", "variant": "official", "posterior_scale_refit": {"applied": True}}
+    assert run_label(facts, {"config": {"seed": 1}}, True) == "HEBAE (official), scale refitted, seed 1"
+    assert run_label({"model": "VAE"}, {"config": {}}, False) == "VAE"
+    cov = torch.tensor([[1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 0.001]])
+    std = cov.diagonal().sqrt()
+    numbers = independence(cov, cov / (std[:, None] * std[None, :]))
+    assert numbers["collapsed_dimensions"] == 1
+    assert abs(numbers["mean_abs_offdiagonal_correlation"] - 1 / 6) < 1e-6  # two 0.5s among six entries
+    assert abs(numbers["cov_minus_identity_fro"] - (0.5 + 0.999 ** 2) ** 0.5) < 1e-5

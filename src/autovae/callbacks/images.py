@@ -55,8 +55,9 @@ class ImageGrids(Callback):
         for name, grid in pics.items():
             save_image(grid, folder / f"{name}_{tag}.png")
         for lg in trainer.loggers:
-            if hasattr(lg, "log_image"):
-                lg.log_image(key="images", images=[g.cpu() for g in pics.values()], caption=list(pics))
+            if hasattr(lg, "log_image"):  # one key per grid: W&B shows one size per key, and the grids differ
+                for name, grid in pics.items():
+                    lg.log_image(key=f"images/{name}", images=[grid.cpu()], caption=[tag], step=trainer.global_step)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         epoch = trainer.current_epoch + 1

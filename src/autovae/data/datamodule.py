@@ -66,8 +66,9 @@ class ImageDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.binarize, self.verify_checksums, self.on_device = binarize, verify_checksums, on_device
         self.train_subset, self.test_subset, self.seed = train_subset, test_subset, seed
-        if val_size is None or int(val_size) < 1:
-            raise ValueError(f"dataset.val_size must be a positive number of training images, got {val_size!r}")
+        if val_size is None or int(val_size) < 0:
+            raise ValueError(f"dataset.val_size must be a number of training images (0: no validation split), "
+                             f"got {val_size!r}")
         self.val_size, self.val_subset = int(val_size), val_subset
         self.image_shape = IMAGE_SHAPES[name]
         self.train_data: torch.Tensor | None = None
@@ -113,7 +114,7 @@ class ImageDataModule(L.LightningDataModule):
         if device is not None and device.type != "cpu":
             self.train_data, self.val_data, self.test_data = (t.to(device) for t in
                                                               (self.train_data, self.val_data, self.test_data))
-        log.info("%s: %d train / %d validation (held out of train) / %d test images of shape %s on %s", self.name,
+        log.info("%s: %d train / %d validation (held out of train; 0: none) / %d test images of shape %s on %s", self.name,
                  len(self.train_data), len(self.val_data), len(self.test_data), tuple(self.image_shape),
                  self.train_data.device)
 
@@ -140,7 +141,11 @@ class ImageDataModule(L.LightningDataModule):
             data = torch.bernoulli(data.cpu(), generator=torch.Generator().manual_seed(binarize_seed)).to(data.device)
         return TensorBatches(data, self.eval_batch_size, shuffle=False, rank=rank, world_size=world)
 
-    def val_dataloader(self) -> TensorBatches:
+    def val_dataloader(self) -> TensorBatches | list:
+        # val_size=0 trains on every training image (the HEBAE authors' protocol): Lightning then
+        # skips validation, and nothing is selected or pruned on held-out images.
+        if not self.val_size:
+            return []
         return self._eval_loader(self.val_data, self.seed + 2)
 
     def test_dataloader(self) -> TensorBatches:

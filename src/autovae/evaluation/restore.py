@@ -7,6 +7,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from autovae.checkpoints import load_checkpoint
+from autovae.errors import NoWeightsError
+from autovae.evaluation.scale_refit import apply_recorded_refit
 from autovae.results import read_metrics
 
 
@@ -24,6 +26,13 @@ def load_model(run_dir: str | Path, map_location: str = "cpu"):
         raise FileNotFoundError(f"{run_dir}: no readable metrics.json with a config")
     cfg = OmegaConf.create(payload["config"])
     model = instantiate(cfg.model)
-    state = load_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location=map_location)["state_dict"]
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    if not checkpoint.is_file():
+        raise NoWeightsError(
+            f"{run_dir} holds no weights ({checkpoint} is missing): committed results keep metrics.json, the "
+            f"config, the history and images but no checkpoints. Train it again (python train.py with the "
+            f"overrides in {run_dir / '.hydra' / 'overrides.yaml'}) and load the new folder")
+    state = load_checkpoint(checkpoint, map_location=map_location)["state_dict"]
     model.load_state_dict(upgrade_state_dict(state, model.state_dict()))
+    apply_recorded_refit(model.net, payload.get("ran"))
     return model.net.eval(), cfg

@@ -86,5 +86,5 @@ class PlanarFlowVAE(VAE):
     def posterior(self, x):
         h = self.network(self.encoder, x)
         d = self.latent_dim
-        base = self.pairing.posterior(h[..., :d], self.pairing.scale(h[..., d:2 * d]))
+        base = self.pairing_posterior(h[..., :d], h[..., d:2 * d])
         return base if self.flows == 0 else FlowPosterior(base, self._flow_params(h))

@@ -12,7 +12,15 @@ Two corrections to the paper's printed formulas, both checked in tests/models/te
 How sigma_i is trained (the paper leaves it open): only through the reconstruction term, as the
 paper argues ("fully dictated by the reconstruction"), floored at ``min_scale`` so that it never
 collapses to a point mass. Evaluation (batches of any size, single images) uses running averages of
-beta and Sigma, kept like batch norm's statistics.
+beta and Sigma, kept like batch norm's statistics. Because no bound trains sigma_i, it sits at its
+floor, and a bound of N(mu_i, sigma_i^2 Sigma) would be set by that constant: the reported bounds
+refit a multiplier of the scale on the validation split first (``model.scale_refit``).
+
+``variant="official"`` is the authors' implementation (ramachandran-lab/HEBAE, MNIST/MNIST_HEBAE.py)
+instead of the paper's equations: one log-scale per latent dimension per example (no floor),
+z = mu + eps * sqrt(diag Sigma) * exp(log_scale) with the batch's standard deviations held constant
+(no gradient, no Cholesky factor), the biased covariance (divided by m, no jitter) and Glorot-uniform
+weights with zero biases. Its posterior is the diagonal N(mu_i, diag(Sigma) exp(2 log_scale)).
 """
 from __future__ import annotations
 
@@ -21,7 +29,8 @@ import torch.nn.functional as F
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from autovae.divergences import Objective
-from autovae.errors import ConfigError
+from autovae.errors import ConfigError, UnknownOptionError
+from autovae.models.networks import initialize
 from autovae.models.vae import VAE
 
 
@@ -29,15 +38,18 @@ class BatchTooSmallError(ConfigError):
     """HEBAE's covariance needs more examples in a batch than latent dimensions."""
 
 
-def empirical_moments(mu: torch.Tensor, jitter: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
-    """beta (k,) and Sigma (k, k) of the means mu (m, k), with jitter on the diagonal."""
+def empirical_moments(mu: torch.Tensor, jitter: float = 1e-5, unbiased: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """beta (k,) and Sigma (k, k) of the means mu (m, k), with jitter on the diagonal; Sigma divides
+    by m - 1 (unbiased) or by m (the authors' ``tfp.stats.covariance``)."""
     m, k = mu.shape
     if m <= k:
         raise BatchTooSmallError(f"HEBAE needs a batch larger than the latent dimension ({m} <= {k}): "
                                  "raise dataset.batch_size or lower model.net.latent_dim")
     beta = mu.mean(0)
     centred = mu - beta
-    sigma = centred.T @ centred / (m - 1) + jitter * torch.eye(k, dtype=mu.dtype, device=mu.device)
+    sigma = centred.T @ centred / (m - 1 if unbiased else m)
+    if jitter:
+        sigma = sigma + jitter * torch.eye(k, dtype=mu.dtype, device=mu.device)
     return beta, sigma
 
 
@@ -47,46 +59,76 @@ def hebae_regularizer(beta: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return 0.5 * (torch.diagonal(sigma).sum() + beta @ beta - k - torch.linalg.slogdet(sigma)[1])
 
 
+VARIANTS = ("paper", "official")
+
+
 class HEBAE(VAE):
+
     def __init__(self, *args, lam: float = 1.0, momentum: float = 0.1, jitter: float = 1e-5,
-                 min_scale: float = 1e-3, **kwargs):
+                 min_scale: float = 1e-3, variant: str = "paper", **kwargs):
+        if variant not in VARIANTS:
+            raise UnknownOptionError(f"unknown model.net.variant={variant!r}; valid: {', '.join(VARIANTS)}")
+        self.variant = variant  # read by encoder_output_size during super().__init__
         super().__init__(*args, **kwargs)
         pairs = {(g.spec.posterior, g.spec.prior) for g in self.pairing.groups}
         if pairs != {("normal", "normal")}:
             raise ValueError(f"model=hebae is Gaussian by construction: use posterior=normal prior=normal, got {pairs}")
-        self.lam, self.momentum, self.jitter, self.min_scale = lam, momentum, jitter, min_scale
+        self.lam, self.momentum, self.min_scale = lam, momentum, min_scale
+        self.jitter = 0.0 if variant == "official" else jitter
         self.register_buffer("running_beta", torch.zeros(self.latent_dim))
         self.register_buffer("running_sigma", torch.eye(self.latent_dim))
+        if variant == "official":  # Keras' Dense default: Glorot-uniform kernels, zero biases
+            initialize(self.encoder, "xavier")
+            initialize(self.decoder, "xavier")
+
+    @property
+    def official(self) -> bool:
+        return self.variant == "official"
 
     def encoder_output_size(self) -> int:
-        return self.latent_dim + 1  # the mean and one scale per example
+        # the mean, and one scale per example (paper) or one log-scale per dimension per example (official)
+        return self.latent_dim + (self.latent_dim if self.official else 1)
 
     def settings(self):
-        # What trains is lambda * KL(N(beta, Sigma) || N(0, I)) plus the reconstruction; the ELBO that
-        # is reported is that of N(mu_i, sigma_i^2 Sigma), and sigma_i (trained by the reconstruction
-        # alone) sits at min_scale within a few hundred steps, so that ELBO is set by the floor.
-        return {"lam": float(self.lam), "min_scale": float(self.min_scale),
+        refit = ("; the reported bounds use a scale multiplier refitted on the validation split "
+                 "(ran.posterior_scale_refit)" if self.posterior_scale is not None else "")
+        floor = "at its floor min_scale" if not self.official else "shrinking without a floor"
+        return {"lam": float(self.lam), "min_scale": float(self.min_scale), "variant": self.variant,
                 "trained_objective": "reconstruction + lam * KL(N(beta, Sigma) || N(0, I))",
-                "reported_elbo": "of N(mu_i, sigma_i^2 Sigma) with sigma_i at its floor min_scale: not optimized"}
+                "reported_elbo": f"of the posterior N(mu_i, .); its trained scale (reconstruction alone) sits "
+                                 f"{floor}, and no bound trains it{refit}"}
 
     def _encode(self, x):
         h = self.network(self.encoder, x)
-        return h[..., :-1], F.softplus(h[..., -1]) + self.min_scale
+        k = self.latent_dim
+        if self.official:
+            return h[..., :k], torch.exp(h[..., k:])  # (B, k) per-dimension scales
+        return h[..., :k], F.softplus(h[..., -1]) + self.min_scale  # (B,) one scale per example
 
     def _moments(self, mu):
         if not self.training:
             return self.running_beta, self.running_sigma
-        beta, sigma = empirical_moments(mu, self.jitter)
+        beta, sigma = empirical_moments(mu, self.jitter, unbiased=not self.official)
         with torch.no_grad():
             self.running_beta.lerp_(beta.detach(), self.momentum)
             self.running_sigma.lerp_(sigma.detach(), self.momentum)
         return beta, sigma
 
+    def _posterior_at(self, mu, scale, sigma):
+        """N(mu_i, .) at the example's scale(s) and the batch (or running) covariance Sigma."""
+        if self.official:  # diagonal: sqrt(diag Sigma) held constant, times the example's scales
+            std = torch.diagonal(sigma).detach().sqrt() * scale
+            tril = torch.diag_embed(std if self.posterior_scale is None else std * self.posterior_scale)
+        else:
+            tril = scale[..., None, None] * torch.linalg.cholesky(sigma)
+            if self.posterior_scale is not None:  # diag(s) sigma_i R: still lower triangular
+                tril = self.posterior_scale[..., :, None] * tril if self.posterior_scale.ndim else self.posterior_scale * tril
+        return MultivariateNormal(mu, scale_tril=tril, validate_args=False)
+
     def posterior(self, x):
         mu, scale = self._encode(x)
         _, sigma = self._moments(mu) if self.training else (None, self.running_sigma)
-        chol = torch.linalg.cholesky(sigma)
-        return MultivariateNormal(mu, scale_tril=scale[..., None, None] * chol, validate_args=False)
+        return self._posterior_at(mu, scale, sigma)
 
     def prior(self):
         zeros = self.running_beta.new_zeros(self.latent_dim)
@@ -100,12 +142,11 @@ class HEBAE(VAE):
 
     def objective(self, x, divergence):
         # In eval mode (validation's loss) the moments are the running ones and stay as they are;
-        # the test bounds use ``posterior``, the proper N(mu_i, sigma_i^2 Sigma), not this.
+        # the test bounds use ``posterior``, the proper N(mu_i, .), not this.
         mu, scale = self._encode(x)
         beta, sigma = self._moments(mu)
-        q = MultivariateNormal(mu, scale_tril=scale[..., None, None] * torch.linalg.cholesky(sigma),
-                               validate_args=False)
-        z = q.rsample()  # z = mu + sigma_i R eps
+        q = self._posterior_at(mu, scale, sigma)
+        z = q.rsample()  # paper: z = mu + sigma_i R eps; official: mu + eps sqrt(diag Sigma) exp(log_scale)
         ll = self.log_likelihood_fn(x)(z[None])[0]
         reg = hebae_regularizer(beta, sigma)
         kl = kl_divergence(q, self.prior())  # for the comparable ELBO only

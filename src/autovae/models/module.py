@@ -19,6 +19,7 @@ from torchmetrics import MeanMetric
 from autovae.divergences import Divergence, analytic_kl
 from autovae.errors import ConfigError
 from autovae.evaluation.bounds import BoundSpec, estimate_bounds
+from autovae.evaluation.scale_refit import ScaleRefit, held_out_elbo, refit_posterior_scale
 from autovae.models.vae import VAE
 from autovae.objectives import full_precision, sample_with_log_prob
 
@@ -64,7 +65,8 @@ class AutoVAEModule(L.LightningModule):
                  scheduler: Callable | None = None,
                  test_bounds: Sequence[dict] = ({"alpha": 1.0, "samples": 1}, {"alpha": 0.0, "samples": 50}),
                  nll_samples: int = 0, rows_per_pass: int = 1000, nan_check_every: int = 10,
-                 nll_images: int | None = None):
+                 nll_images: int | None = None, scale_refit: dict | None = None,
+                 fresh_optimizer_each_epoch: bool = False):
         super().__init__()
         if nll_samples < 0 or rows_per_pass < 1:
             raise ValueError(f"evaluation.nll_samples must be >= 0 and evaluation.rows_per_pass >= 1, "
@@ -78,6 +80,12 @@ class AutoVAEModule(L.LightningModule):
         self.val_metrics = _means("loss", "elbo", "kl", "recon_at_mean")
         self.test_metrics = _means(*(b.key for b in self.test_bounds), "elbo", "kl", "recon_at_mean",
                                    "recon_expected", *(["nll"] if self.nll_spec else []))
+        # The posterior's scale refitted after training (evaluation/scale_refit.py) where no bound trains
+        # it: the test figures use the refit, and these keep the trained scale's, named as such.
+        self.scale_refit = ScaleRefit(**scale_refit) if scale_refit else None
+        self.trained_scale_metrics = _means(*(b.key for b in self.test_bounds), "elbo")
+        # The authors' HEBAE builds a new Adam every epoch (its moments and step count start again).
+        self.fresh_optimizer_each_epoch = fresh_optimizer_each_epoch
         self._nonfinite = None
         self._short_batches_logged: set[str] = set()
         self._test_seen = 0
@@ -90,6 +98,9 @@ class AutoVAEModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         # Sampling noise as a function of (seed, epoch): a resumed run repeats an uninterrupted one.
         torch.manual_seed(self._derived_seed(self.current_epoch))
+        if self.fresh_optimizer_each_epoch:
+            for optimizer in self.trainer.optimizers:
+                optimizer.state.clear()  # torch's optimizers build their state again at the next step
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
         if self._skip_short_remainder(batch, batch_idx):
@@ -171,6 +182,21 @@ class AutoVAEModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_means(self.val_metrics, "val", prog_bar=("loss", "elbo"))
+        self._log_refit_elbo()
+
+    def _log_refit_elbo(self) -> None:
+        """val/elbo_refit every ``scale_refit.every_n_epochs``: the bound of a model whose scale no bound
+        trains, with the scale refitted on half the validation images and judged on the other half."""
+        spec = self.scale_refit
+        if spec is None or spec.per == "none" or not spec.every_n_epochs or self.trainer.sanity_checking:
+            return
+        if (self.current_epoch + 1) % spec.every_n_epochs:
+            return
+        images = self.trainer.datamodule.val_data[: spec.images]
+        with torch.inference_mode(False), torch.enable_grad(), self.net.densities_in_fp32():
+            value, self._refit_start = held_out_elbo(self.net, images, spec, self._seed_for("scale_refit"),
+                                                     getattr(self, "_refit_start", None))
+        self.log("val/elbo_refit", value)
 
     # -- test: bounds, NLL, reconstruction -------------------------------------------------
     def on_test_epoch_start(self) -> None:
@@ -199,7 +225,27 @@ class AutoVAEModule(L.LightningModule):
                                ("recon_expected", ev.recon_expected)):
                 self.test_metrics[key].update(value)
             self._update_nll(batch)
+            if self.net.posterior_scale is not None:
+                self._update_at_trained_scale(batch)
         self._test_seen += batch.shape[0]
+
+    def _update_at_trained_scale(self, batch: torch.Tensor) -> None:
+        refit, self.net.posterior_scale = self.net.posterior_scale, None
+        try:
+            ev = evaluate_once(self.net, batch)
+            bounds = estimate_bounds(self.net, batch, self.test_bounds, self._chunk(batch), posterior=ev.posterior)
+        finally:
+            self.net.posterior_scale = refit
+        for key, value in (*bounds.items(), ("elbo", ev.elbo)):
+            self.trained_scale_metrics[key].update(value)
+
+    def refit_posterior_scale(self, images: torch.Tensor, split: str) -> dict[str, Any] | None:
+        """Fits the posterior's scale multiplier on ``split``'s images where ``scale_refit`` asks for it."""
+        if self.scale_refit is None:
+            return None
+        with self.net.densities_in_fp32():
+            return refit_posterior_scale(self.net, images, self.scale_refit, seed=self._seed_for("scale_refit"),
+                                         split=split)
 
     def _chunk(self, x: torch.Tensor) -> int:
         """Importance samples per decoder pass: about rows_per_pass decoder rows, which keep the
@@ -217,6 +263,7 @@ class AutoVAEModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_means(self.test_metrics, self.eval_split)
+        self._log_means(self.trained_scale_metrics, f"{self.eval_split}/trained_scale")
 
     def _log_means(self, metrics: nn.ModuleDict, prefix: str, prog_bar: Sequence[str] = ()) -> None:
         for key, metric in metrics.items():

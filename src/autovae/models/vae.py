@@ -32,6 +32,9 @@ class VAE(nn.Module):
             image_shape=self.image_shape, latent_dim=latent_dim, params_per_pixel=likelihood.params_per_pixel,
             encoder_outputs=self.encoder_output_size())
         self._network_dtype: torch.dtype | None = None  # set by densities_in_fp32 under autocast
+        # A multiplier of the posterior's scale fitted after training (evaluation/scale_refit.py, model.scale_refit),
+        # for models whose scale no bound trains; None (the trained scale) everywhere else.
+        self.posterior_scale: torch.Tensor | None = None
 
     def encoder_output_size(self) -> int:
         return 2 * self.latent_dim  # a location and a scale per latent dimension
@@ -61,7 +64,12 @@ class VAE(nn.Module):
     def posterior(self, x: torch.Tensor):
         h = self.network(self.encoder, x)
         loc, raw_scale = h.chunk(2, dim=-1)
-        return self.pairing.posterior(loc, self.pairing.scale(raw_scale))
+        return self.pairing_posterior(loc, raw_scale)
+
+    def pairing_posterior(self, loc: torch.Tensor, raw_scale: torch.Tensor):
+        """The pairing's posterior at the encoder's location and (unconstrained) scale outputs."""
+        scale = self.pairing.scale(raw_scale)
+        return self.pairing.posterior(loc, scale if self.posterior_scale is None else scale * self.posterior_scale)
 
     def prior(self):
         return self.pairing.prior()

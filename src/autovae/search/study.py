@@ -210,6 +210,9 @@ def run_study(cfg: DictConfig, task_overrides: Sequence[str]) -> optuna.Study:
     for o in objectives:
         if o not in OBJECTIVES:
             raise UnknownOptionError(f"unknown search objective {o!r}; valid: {', '.join(OBJECTIVES)}")
+    if not cfg.dataset.get("val_size", 1):
+        raise ConfigError("the search selects and prunes on the validation split: dataset.val_size=0 leaves "
+                          "none; keep a validation split (the default holds out 10000 training images)")
     base = [o for o in task_overrides if not o.lstrip("+~").startswith(("search.", "hydra."))]
     space = SearchSpace(latent_dim=cfg.model.net.latent_dim, fixed=fixed_parts(base),
                         **OmegaConf.to_container(s.space, resolve=True))

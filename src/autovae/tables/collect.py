@@ -286,19 +286,25 @@ def collect_runs(root: str | Path, protocol: bool = True) -> Collection:
     return out
 
 
-def collect_wandb(project: str, protocol: bool = True) -> Collection:
-    """Runs of a W&B project (``entity/project``), using each run's config and summary."""
-    import wandb
+def collect_wandb(project: str, protocol: bool = True, api=None) -> Collection:
+    """Runs of a W&B project (``entity/project``): each run's logged ``config`` and ``ran`` record
+    (``autovae.loggers.dashboard_config``) and its summary, filed as a run folder's metrics.json is."""
+    if api is None:
+        import wandb
 
+        api = wandb.Api()
     out = Collection()
-    for run in wandb.Api().runs(project):
-        config = dict(run.config)
-        if "likelihood" not in config:
-            out.problems.append(f"wandb:{run.path}: no autovae config logged")
+    for run in api.runs(project):
+        logged = dict(run.config)
+        source = f"wandb:{'/'.join(run.path)}"
+        if not isinstance(logged.get("config"), dict) or not isinstance(logged.get("ran"), dict):
+            out.problems.append(f"{source}: no autovae config logged (runs before autovae logged its config "
+                                "to W&B cannot be filed; use make table runs=<folder> for them)")
             continue
         status = COMPLETED if run.state == "finished" else FAILED
-        _add(out, {"config": config, "status": status, "metrics": dict(run.summary)}, f"wandb:{'/'.join(run.path)}",
-             protocol=protocol)
+        payload = {"config": logged["config"], "ran": logged["ran"], "status": status,
+                   "metrics": {k: v for k, v in dict(run.summary).items() if isinstance(v, (int, float))}}
+        _add(out, payload, source, protocol=protocol)
     return out
 
 

@@ -1,0 +1,40 @@
+"""A run logs what a dashboard filters on to every logger, and `make table wandb=...` files the runs a W&B
+project holds from exactly that record."""
+import json
+from types import SimpleNamespace
+
+import yaml
+
+from autovae.tables.collect import collect_wandb
+from autovae.train import run
+from conftest import compose, tiny_overrides
+
+
+class FakeApi:
+    """wandb.Api's ``runs`` for a project, holding what autovae logged (W&B's own service is not reachable here)."""
+
+    def __init__(self, runs):
+        self._runs = runs
+
+    def runs(self, project):
+        return self._runs
+
+
+def test_logged_config_filters_on_the_beliefs_and_files_the_run_in_its_table(data_dir, tmp_path):
+    out = tmp_path / "run"
+    result = run(compose(tiny_overrides(data_dir, out, "posterior=logistic", "column=Lo_N", "seed=3")))
+    assert result["status"] == "completed"
+    logged = yaml.safe_load((out / "csv" / "hparams.yaml").read_text())
+    assert {k: logged[k] for k in ("posterior", "prior", "pairing", "divergence", "likelihood", "model", "dataset",
+                                   "seed")} == {"posterior": "logistic", "prior": "normal", "pairing": "Lo||N",
+                                                "divergence": "kl", "likelihood": "Bernoulli", "model": "VAE",
+                                                "dataset": "mnist", "seed": 3}
+    assert logged["alpha"] == 1.0 and logged["K"] == 1 and logged["beta"] == 1.0
+    summary = json.loads((out / "metrics.json").read_text())["metrics"]
+    runs = [SimpleNamespace(config=logged, summary=summary, state="finished", path=["me", "autovae", "abc"]),
+            SimpleNamespace(config={"lr": 1e-3}, summary={}, state="finished", path=["me", "autovae", "old"])]
+    collection = collect_wandb("me/autovae", protocol=False, api=FakeApi(runs))
+    [record] = collection.records
+    assert (record.table, record.column, record.status) == ("b", "Lo||N", "completed")
+    assert record.values["bound"] == summary["test/bound_a1_k1"]
+    assert any("old: no autovae config logged" in p for p in collection.problems)
