@@ -148,13 +148,15 @@ def counted_trials(study: optuna.Study) -> list:
     return [t for t in trials if counts(t)]
 
 
-def admit(trial: optuna.Trial, n_trials: int) -> None:
+def admit(trial: optuna.Trial, n_trials: int) -> int:
     """Trial numbers are handed out atomically by the storage: a trial runs only when fewer than
-    n_trials counted trials have smaller numbers, so racing workers never exceed n_trials."""
+    n_trials counted trials have smaller numbers, so racing workers never exceed n_trials. Returns
+    the trial's place in the study (k of n_trials)."""
     ahead = [t for t in counted_trials(trial.study) if t.number < trial.number]
     if len(ahead) >= n_trials:
         trial.set_user_attr("over_budget", True)
         raise OverBudget(f"trial {trial.number}: the study's {n_trials} trials are taken")
+    return len(ahead) + 1
 
 
 class Objective:
@@ -186,8 +188,10 @@ class Objective:
     def __call__(self, trial: optuna.Trial):
         from autovae.train import run
 
-        admit(trial, int(self.cfg.search.n_trials))
+        place = admit(trial, int(self.cfg.search.n_trials))
         cfg = self.trial_config(trial)
+        log.info("trial %d of %d (number %d): %s", place, int(self.cfg.search.n_trials), trial.number,
+                 " ".join(o for o in trial.user_attrs["overrides"] if o not in self.base))
         callbacks = []
         if self.prune:
             from optuna_integration import PyTorchLightningPruningCallback
