@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from autovae.evaluation.plots import bound_vs_alpha, plot_bound_vs_alpha, plot_kl_landscapes
+from autovae.evaluation.plots import bound_vs_alpha, curve_label, plot_bound_vs_alpha, plot_kl_landscapes
 from autovae.evaluation.restore import load_model
 from autovae.data import datamodule_from
 
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
             dm = datamodule_from(cfg)
             dm.setup()
             torch.manual_seed(0)
-            curves[model.pairing.label] = bound_vs_alpha(model, dm.test_data[:n], ALPHAS, samples)
+            curves[curve_label(cfg, model.pairing.label, curves)] = bound_vs_alpha(model, dm.test_data[:n], ALPHAS, samples)
         out = plot_bound_vs_alpha(ALPHAS, curves, opts.get("out", PLOTS / "renyi.png"), samples)
     print(f"wrote {out}")
     return 0

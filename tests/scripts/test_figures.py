@@ -28,3 +28,17 @@ def test_hebae_figures_draw_the_refitted_bound_and_tell_runs_apart(tmp_path):
     assert numbers["collapsed_dimensions"] == 1
     assert abs(numbers["mean_abs_offdiagonal_correlation"] - 1 / 6) < 1e-6  # two 0.5s among six entries
     assert abs(numbers["cov_minus_identity_fro"] - (0.5 + 0.999 ** 2) ** 0.5) < 1e-5
+
+
+def test_renyi_curves_of_runs_that_share_a_pairing_are_all_drawn():
+    from omegaconf import OmegaConf
+
+    from autovae.evaluation.plots import curve_label
+
+    renyi = OmegaConf.create({"seed": 0, "divergence": {"_target_": "autovae.divergences.Renyi", "alpha": 0.5,
+                                                        "samples": 5}})
+    kl = OmegaConf.create({"seed": 1, "divergence": {"_target_": "autovae.divergences.KL"}})
+    curves = {}
+    for cfg in (kl, renyi, renyi, kl):
+        curves[curve_label(cfg, "N||N", curves)] = [0.0]
+    assert list(curves) == ["N||N", "N||N, Renyi α=0.5 K=5", "N||N, Renyi α=0.5 K=5, seed 0", "N||N, seed 1"]

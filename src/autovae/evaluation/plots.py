@@ -20,6 +20,22 @@ def bound_vs_alpha(model, x: torch.Tensor, alphas: Sequence[float], samples: int
     return [estimate_bound(model, x, BoundSpec(a, samples)).mean().item() for a in alphas]
 
 
+def curve_label(cfg, pairing_label: str, taken) -> str:
+    """A legend entry per run: its pairing and, when not the ELBO, the objective that trained it; runs
+    that still share a name get their seed, then a number, so that no run's curve replaces another's."""
+    div = cfg.get("divergence") or {}
+    name = str(div.get("_target_", "")).rsplit(".", 1)[-1]
+    label = pairing_label
+    if name and name != "KL":
+        label += f", {name} α={div.get('alpha')} K={div.get('samples')}"
+    if label in taken:
+        label += f", seed {cfg.get('seed', 0)}"
+    base, n = label, 2
+    while label in taken:
+        label, n = f"{base} ({n})", n + 1
+    return label
+
+
 def plot_bound_vs_alpha(alphas: Sequence[float], curves: dict[str, Sequence[float]], path: str | Path,
                         samples: int = 50) -> Path:
     """The seed's "ELBO vs Renyi order-alpha" figure: one curve per model."""
