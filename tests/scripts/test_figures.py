@@ -42,3 +42,17 @@ def test_renyi_curves_of_runs_that_share_a_pairing_are_all_drawn():
     for cfg in (kl, renyi, renyi, kl):
         curves[curve_label(cfg, "N||N", curves)] = [0.0]
     assert list(curves) == ["N||N", "N||N, Renyi α=0.5 K=5", "N||N, Renyi α=0.5 K=5, seed 0", "N||N, seed 1"]
+
+
+def test_the_committed_flow_figure_is_what_its_committed_runs_render(tmp_path):
+    """results/flows/flows.png and .json come from the committed run folders by scripts/figures.py."""
+    import json
+
+    from conftest import ROOT
+
+    committed = ROOT / "results" / "flows"
+    out = tmp_path / "flows.png"
+    proc = run_cli("scripts/figures.py", ["flows", f"runs={committed}", f"out={out}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(out.with_suffix(".json").read_text()) == json.loads((committed / "flows.json").read_text())
+    assert out.stat().st_size > 5000
