@@ -2,3 +2,11 @@
 from autovae import distributions  # noqa: F401  (registers the KL closed forms)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):  # autovae.load_run without importing the evaluation stack at package import
+    if name in ("load_run", "TrainedRun"):
+        from autovae import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'autovae' has no attribute {name!r}")

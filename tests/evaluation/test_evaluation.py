@@ -174,3 +174,23 @@ def test_a_committed_run_folder_says_it_holds_no_weights():
     committed = Path(__file__).resolve().parents[2] / "results" / "table_b" / "N_N" / "seed_0"
     with pytest.raises(NoWeightsError, match="holds no weights.*overrides.yaml"):
         load_model(committed)
+
+
+def test_a_trained_run_from_python(data_dir, tmp_path):
+    """load_run gives samples, posteriors, reconstructions and log p(x) estimates that agree with the run."""
+    import autovae
+    from autovae.train import run
+
+    result = run(compose(tiny_overrides(data_dir, tmp_path / "run")))
+    trained = autovae.load_run(tmp_path / "run")
+    assert trained.metrics == result["metrics"]
+    x = torch.rand(5, 1, 28, 28).round()
+    assert trained.sample(7).shape == (7, 1, 28, 28)
+    q = trained.encode(x)
+    assert q.batch_shape == (5,) and q.mean.shape == (5, 20)
+    assert trained.reconstruct(x).shape == x.shape
+    torch.manual_seed(0)
+    elbo, log_p = trained.bound(x, 1.0, 1), trained.log_prob(x, samples=200)
+    assert elbo.shape == log_p.shape == (5,) and bool((log_p > elbo).all())
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        trained.encode(torch.rand(5, 784))
