@@ -1,5 +1,6 @@
 """Bounds, q_EW sampling, pictures and torch-fidelity metrics on a briefly trained model."""
 import json
+from pathlib import Path
 import math
 
 import pytest
@@ -194,3 +195,31 @@ def test_a_trained_run_from_python(data_dir, tmp_path):
     assert elbo.shape == log_p.shape == (5,) and bool((log_p > elbo).all())
     with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
         trained.encode(torch.rand(5, 784))
+
+
+def test_a_finished_run_evaluated_again_gives_its_figures_and_changes_nothing(data_dir, tmp_path):
+    from autovae.train import run
+
+    folder = tmp_path / "run"
+    run(compose(tiny_overrides(data_dir, folder)))
+    before = (folder / "metrics.json").read_bytes()
+    proc = run_cli("evaluate.py", [f"run={folder}", "name=again"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads((folder / "evaluations" / "again.json").read_text())["metrics"]
+    recorded = {k: v for k, v in json.loads(before)["metrics"].items() if k.startswith("test/")}
+    assert again == recorded  # the same weights, data and test noise
+    assert (folder / "metrics.json").read_bytes() == before
+    proc = run_cli("evaluate.py", [f"run={folder}", "evaluation.nll_samples=50", "name=nll"])
+    assert proc.returncode == 0 and "test/nll" in json.loads((folder / "evaluations" / "nll.json").read_text())["metrics"]
+    weights = str(SHARED / "weights" / "inception-v3-compat-fid-only.pth")
+    proc = run_cli("evaluate.py", [f"run={folder}", "callbacks=fidelity", "callbacks.fidelity.num_samples=100",
+                                   "callbacks.fidelity.isc=false", f"callbacks.fidelity.feature_extractor_weights_path={weights}",
+                                   f"callbacks.fidelity.cache_root={tmp_path / 'cache'}", "name=fid"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((folder / "evaluations" / "fid.json").read_text())["metrics"]["test/fid"] > 0
+    refused = run_cli("evaluate.py", [f"run={folder}", "model.net.latent_dim=5"])
+    assert refused.returncode == 2 and "model.net.latent_dim=5" in refused.stderr
+    committed = Path(__file__).resolve().parents[2] / "results" / "table_b" / "N_N" / "seed_0"
+    weightless = run_cli("evaluate.py", [f"run={committed}"])
+    assert weightless.returncode == 2 and "holds no weights" in weightless.stderr
+    assert not (committed / "evaluations").exists()
