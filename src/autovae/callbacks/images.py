@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import make_grid, save_image
 
 from autovae.evaluation.sampling import importance_weighted_latents
@@ -54,9 +55,11 @@ class ImageGrids(Callback):
         folder.mkdir(parents=True, exist_ok=True)
         for name, grid in pics.items():
             save_image(grid, folder / f"{name}_{tag}.png")
-        for lg in trainer.loggers:
-            if hasattr(lg, "log_image"):  # one key per grid: W&B shows one size per key, and the grids differ
-                for name, grid in pics.items():
+        for lg in trainer.loggers:  # one key per grid: a dashboard shows one size per key, and the grids differ
+            for name, grid in pics.items():
+                if isinstance(lg, TensorBoardLogger):
+                    lg.experiment.add_image(f"images/{name}", grid.cpu(), global_step=trainer.global_step)
+                elif hasattr(lg, "log_image"):  # W&B
                     lg.log_image(key=f"images/{name}", images=[grid.cpu()], caption=[tag], step=trainer.global_step)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:

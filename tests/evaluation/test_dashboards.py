@@ -1,5 +1,5 @@
-"""A run logs what a dashboard filters on to every logger, and `make table wandb=...` files the runs a W&B
-project holds from exactly that record."""
+"""Dashboards: a run logs what a dashboard filters on to every logger (W&B, TensorBoard, CSV), and
+`make table wandb=...` files the runs a W&B project holds from exactly that record."""
 import json
 from types import SimpleNamespace
 
@@ -38,3 +38,21 @@ def test_logged_config_filters_on_the_beliefs_and_files_the_run_in_its_table(dat
     assert (record.table, record.column, record.status) == ("b", "Lo||N", "completed")
     assert record.values["bound"] == summary["test/bound_a1_k1"]
     assert any("old: no autovae config logged" in p for p in collection.problems)
+
+
+def test_tensorboard_shows_the_run_locally(data_dir, tmp_path):
+    """logger=tensorboard: scalars, one image per grid and the dashboard config, with no account."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    result = run(compose(tiny_overrides(data_dir, out, "logger=tensorboard", "callbacks.images.every_n_epochs=1")))
+    assert result["status"] == "completed"
+    tags = {"scalars": set(), "images": set()}
+    for events in (out / "tensorboard").glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events), size_guidance={"images": 0})
+        acc.Reload()
+        for kind in tags:
+            tags[kind] |= set(acc.Tags()[kind])
+    assert {"val/elbo", "train/loss", "test/bound_a1_k1"} <= tags["scalars"]
+    assert {"images/samples", "images/reconstructions", "images/traversals", "images/interpolations"} <= tags["images"]
+    assert yaml.safe_load((out / "tensorboard" / "hparams.yaml").read_text())["posterior"] == "normal"
