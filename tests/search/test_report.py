@@ -43,3 +43,24 @@ def test_no_column_is_written_without_a_searched_pairing(tmp_path):
     assert not (tmp_path / "column").exists()
     with pytest.raises(Exception, match=SEARCHED_COLUMN):
         compose_column(tmp_path, f"column={SEARCHED_COLUMN}")
+
+
+def test_importances_are_of_pair_types_not_of_latent_indices():
+    """pair_00 ... pair_19 are interchangeable slots: the importance is of each pair type's fraction."""
+    import random
+
+    import optuna
+
+    from autovae.search.report import importances
+    from autovae.search.space import SearchSpace
+
+    space, rng = SearchSpace(latent_dim=6, pairs=["normal||normal", "logistic||normal", "laplace||normal"]), random.Random(0)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(40):
+        trial = study.ask()
+        space.overrides(trial)
+        logistic = sum(c["fraction"] for c in trial.user_attrs["pairing"] if c["posterior"] == "logistic")
+        study.tell(trial, 10 * logistic + 0.01 * rng.random())  # only the logistic fraction matters
+    for name, values in importances(study).items():
+        assert not any(k.startswith("pair_") for k in values), name
+        assert max(values, key=values.get) == "fraction logistic||normal", (name, values)

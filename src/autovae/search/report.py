@@ -42,14 +42,39 @@ def best_fixed_pairing(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     return better(fixed, key=lambda t: t.value)
 
 
+# Parameters that name a slot of the pairing (a latent index, a mixture component), not a belief: the
+# slots are interchangeable, so importances are of each pair type's fraction instead.
+SLOT_PARAMS = ("pair_", "weight_")
+
+
+def by_pair_type(study: optuna.Study) -> optuna.Study:
+    """The study's completed trials re-expressed with one parameter per pair type, its fraction of the
+    latent dimensions ("fraction logistic||normal"), beside the other searched parameters."""
+    trials = [t for t in study.get_trials(states=(TrialState.COMPLETE,)) if t.user_attrs.get("pairing")]
+    pairs = sorted({f"{c['posterior']}||{c['prior']}" for t in trials for c in t.user_attrs["pairing"]})
+    derived = optuna.create_study(direction=study.direction)
+    for t in trials:
+        fractions = {p: 0.0 for p in pairs}
+        for c in t.user_attrs["pairing"]:
+            fractions[f"{c['posterior']}||{c['prior']}"] += float(c["fraction"])
+        params = {f"fraction {p}": v for p, v in fractions.items()}
+        dists = {k: optuna.distributions.FloatDistribution(0.0, 1.0) for k in params}
+        for k, v in t.params.items():
+            if not k.startswith(SLOT_PARAMS):
+                params[k], dists[k] = v, t.distributions[k]
+        derived.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=t.value))
+    return derived
+
+
 def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
     out = {}
     if len(study.directions) > 1 or len(study.get_trials(states=(TrialState.COMPLETE,))) < 2:
         return out
+    searched = by_pair_type(study) if any(t.user_attrs.get("pairing") for t in study.trials) else study
     for name, evaluator in (("fANOVA", optuna.importance.FanovaImportanceEvaluator(seed=0)),
                             ("default", None)):
         try:
-            out[name] = optuna.importance.get_param_importances(study, evaluator=evaluator)
+            out[name] = optuna.importance.get_param_importances(searched, evaluator=evaluator)
         except (ValueError, RuntimeError) as err:  # e.g. a single distinct value per parameter
             out[name] = {"(not computable)": float("nan"), str(err)[:60]: float("nan")}
     return out
@@ -112,7 +137,8 @@ def write_report(study: optuna.Study, folder: str | Path) -> list[Path]:
     plots = {"history": lambda: ovm.plot_optimization_history(study, target_name="objective")
              if len(study.directions) == 1 else ovm.plot_pareto_front(study)}
     if importances(study):
-        plots["importances"] = lambda: ovm.plot_param_importances(study)
+        plots["importances"] = lambda: ovm.plot_param_importances(
+            by_pair_type(study) if any(t.user_attrs.get("pairing") for t in study.trials) else study)
     for name, draw in plots.items():
         ax = draw()
         fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
