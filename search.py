@@ -18,6 +18,8 @@ def main(cfg: DictConfig) -> None:
     from autovae.search.report import summary
     from autovae.search.study import run_study
 
+    import lightning  # noqa: F401  (its console handlers exist before quiet_third_party removes them)
+
     quiet_third_party()
     with known_errors(None):
         study = run_study(cfg, HydraConfig.get().overrides.task)

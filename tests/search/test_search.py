@@ -75,6 +75,7 @@ def test_small_study_and_its_best_pairing_retrains_by_hand(tmp_path, data_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Best trial" in proc.stdout and "Re-run by hand" in proc.stdout
     assert all(f"trial {k} of 3 " in proc.stdout + proc.stderr for k in (1, 2, 3))  # where the study stands
+    assert (proc.stdout + proc.stderr).count("GPU available") == 3  # Lightning's lines once per trial
     study = load(tmp_path, "s")
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
     best = study.best_trial
