@@ -5,6 +5,7 @@
 #   bash scripts/reproduce_table_b.sh [stage ...]
 #   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
 #           table_a table_c table_d table_e table_f table_b_converged table_b_converged_seeds table_a_units flows
+#           hebae_fig2 hebae_fig1_epochs hebae_fig1_lambda hebae_official
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
 # unfinished ones from their last checkpoint, so this can be stopped and started again at will.
@@ -149,6 +150,31 @@ stage_flows() {
     flows model.net.flows=8,1 model.net.amortized=false seed=0
     flows model.net.flows=32 model.net.amortized=true seed=0; } &
   wait
+}
+# The HEBAE paper's MNIST experiments (issue #22, docs/hebae.md) at its setup (experiment=hebae_mnist),
+# into results/hebae/<figure>/...: Fig. 2 (k = 20, VAE/WAE/HEBAE, seeds 0-1, FID/KID from 1,000 samples),
+# Fig. 1a top (k in {2, 5, 10, 20}) and bottom (lambda in {0.1, ..., 10}), and the authors' variant.
+hebae() {  # hebae <folder> <subdir> <overrides...>
+  local dir=$1 sub=$2; shift 2
+  # shellcheck disable=SC2086
+  $PY train.py -m logger=csv $EVAL $LAUNCH hydra.sweep.dir="$dir" hydra.sweep.subdir="$sub" "$@"
+}
+# shellcheck disable=SC2016
+stage_hebae_fig2() { hebae results/hebae/fig2 '${hydra:runtime.choices.model}/seed_${seed}' experiment=hebae_fig2 $FID; }
+# shellcheck disable=SC2016
+stage_hebae_fig1_epochs() {
+  hebae results/hebae/fig1_epochs '${hydra:runtime.choices.model}/k_${model.net.latent_dim}/seed_${seed}' \
+    experiment=hebae_fig1_epochs $NOFID
+}
+# shellcheck disable=SC2016
+stage_hebae_fig1_lambda() {
+  hebae results/hebae/fig1_lambda '${hydra:runtime.choices.model}/lambda_${divergence.beta}/seed_${seed}' \
+    experiment=hebae_fig1_lambda $NOFID
+}
+# shellcheck disable=SC2016
+stage_hebae_official() {
+  hebae results/hebae/official 'k_${model.net.latent_dim}/seed_${seed}' experiment=hebae_official \
+    model.net.latent_dim=10,20 $NOFID
 }
 # Committed evidence names the code that ran: refuse to start with uncommitted changes to tracked code
 # (results/ is data and may change; ALLOW_DIRTY=1 runs anyway, and every run then records dirty: true).
