@@ -58,3 +58,13 @@ def run_cli(script: str, args: list[str], cwd: Path = ROOT, timeout: int = 600) 
     env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
     return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def markdown_row(md: str, heading: str, pairing: str) -> list[str]:
+    """The cells of ``pairing``'s row in the rendered table under ``### <heading>``."""
+    section = md.split(f"### {heading}\n", 1)[1].split("\n#", 1)[0]
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == pairing:
+            return cells
+    raise AssertionError(f"no row {pairing!r} under {heading!r}")

@@ -14,7 +14,7 @@ from autovae.tables.collect import collect_runs
 from autovae.tables.render import cells, clashes, markdown
 from autovae.data import datamodule_from
 from autovae.train import ran_block
-from conftest import compose
+from conftest import compose, markdown_row
 
 
 def fake_run(root, name, overrides, bound=-100.0, status="completed", old=False, metrics=None, epochs=100, **fields):
@@ -90,7 +90,7 @@ def test_both_reconstructions_stand_against_the_papers_one_row(tmp_path):
     assert (at_mean.mean, at_mean.paper, at_mean.failed) == (77.0, 77.15, 0)
     assert (expected.mean, expected.paper) == (81.0, 77.15)
     rendered = markdown(collect_runs(tmp_path / "new"))
-    assert "| BCE (at the posterior mean) | 77.00 ± 1.41 (paper 77.15, Δ -0.15) |" in rendered
+    assert markdown_row(rendered, "(b) BCE (at the posterior mean)", "N‖N") == ["N‖N", "77.00 ± 1.41", "77.15", "-0.15", "2"]
     fake_run(tmp_path / "old", "s0", ["column=N_N"], bound=-100.0)
     old = cells(collect_runs(tmp_path / "old"))[("b", "recon_at_mean", "N||N")]
     assert (old.runs, old.failed, old.ours) == (0, 0, "")
@@ -177,7 +177,7 @@ def test_a_cell_whose_runs_failed_names_why_and_a_clash_counts_its_failures(tmp_
     fake_run(tmp_path, "nn_b", ["column=N_N", "model.optimizer.lr=3e-3"], bound=-100.0)
     col = collect_runs(tmp_path)
     md = markdown(col)
-    assert "failed (diverged) (paper -203.40)" in md
+    assert markdown_row(md, "(b) L_{1,1}", "C‖C")[1:3] == ["failed (diverged)", "-203.40"]
     assert "clash: 2 configs, 1 of 2 runs failed" in md
     assert any("C||C" in line and "diverged: non-finite test metrics" in line for line in failed_runs(col))
     assert any("La||N" in line and "error: RuntimeError: boom" in line for line in failed_runs(col))

@@ -5,7 +5,7 @@ import pytest
 
 from autovae.tables.collect import collect_runs
 from autovae.tables.paper import COLUMNS, PAPER
-from conftest import SHARED, run_cli, tiny_overrides
+from conftest import SHARED, markdown_row, run_cli, tiny_overrides
 
 WEIGHTS = SHARED / "weights" / "inception-v3-compat-fid-only.pth"
 
@@ -44,8 +44,10 @@ def test_make_table_from_a_small_sweep(data_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     md = (runs / "table.md").read_text()
     assert "not comparable with the paper's" in md
-    assert "## (b)" in md and "(paper -102.50, Δ" in md and " ± " in md  # two seeds -> mean ± std
-    assert "failed (diverged) (paper -203.40)" in md  # the diverged C||C run says why it has no number
+    nn = markdown_row(md, "(b) L_{1,1}", "N‖N")
+    assert "## (b)" in md and " ± " in nn[1] and nn[2] == "-102.50" and nn[3]  # two seeds -> mean ± std
+    # the diverged C||C run says why it has no number
+    assert markdown_row(md, "(b) L_{1,1}", "C‖C")[1:3] == ["failed (diverged)", "-203.40"]
     assert "failed: (b) C||C" in proc.stderr and "diverged: " in proc.stderr
     assert "corrupt" in proc.stderr and "unstarted" in proc.stderr
     assert r"\begin{tabular}" in (runs / "table.tex").read_text()

@@ -108,20 +108,27 @@ def failed_runs(collection: Collection) -> list[str]:
             if r.status != COMPLETED]
 
 
-def _cell_text(cell: Cell | None, table: str, metric: str, column: str) -> str:
-    paper = paper_value(table, metric, column)
-    paper_text = DASH if paper is None else _fmt(paper)
-    if cell is None or cell.runs == 0:
-        return f"(paper {paper_text})"
-    diff = cell.diff
-    return f"{cell.ours} (paper {paper_text}" + (f", Δ {diff:+.3g})" if diff is not None else ")")
-
-
-def _rows(table: str, table_cells, samples: str = "") -> list[list[str]]:
+def metric_labels(table: str, samples: str = "") -> dict[str, str]:
     _, _, _, bound_label, recon_label = TABLES[table]
-    labels = {"bound": bound_label, "recon": f"{recon_label} (E_q)", "recon_at_mean": f"{recon_label} (at the posterior mean)",
-              "fid": f"FID{samples}", "kid": f"KID{samples}"}
-    return [[labels[m], *[_cell_text(table_cells.get((table, m, c)), table, m, c) for c in COLUMNS]] for m in METRICS]
+    return {"bound": bound_label, "recon": f"{recon_label} (E_q)", "recon_at_mean": f"{recon_label} (at the posterior mean)",
+            "fid": f"FID{samples}", "kid": f"KID{samples}"}
+
+
+def metric_frame(table: str, metric: str, table_cells) -> "pandas.DataFrame":
+    """One metric of one table: a row per column of the paper (pairing), ours beside the paper's value."""
+    import pandas as pd
+
+    rows = []
+    for column in COLUMNS:
+        cell = table_cells.get((table, metric, column))
+        paper = paper_value(table, metric, column)
+        measured = cell is not None and cell.runs > 0
+        rows.append({"pairing": column.replace("||", "‖"),  # a literal | would split a Markdown cell
+                     "ours": cell.ours if measured else "",
+                     "paper": DASH if paper is None else _fmt(paper),
+                     "Δ": f"{cell.diff:+.3g}" if measured and cell.diff is not None else "",
+                     "runs": str(cell.runs) if measured else "0"})
+    return pd.DataFrame(rows)
 
 
 def fidelity_samples(collection: Collection, table: str) -> str:
@@ -137,15 +144,18 @@ def tables_present(collection: Collection) -> list[str]:
 
 
 def markdown(collection: Collection) -> str:
+    """Each table as one small table per metric (pairing, ours, the paper's, the difference, runs),
+    narrow enough for GitHub; the lists of failed, clashing and unfiled runs after them."""
     table_cells = cells(collection)
-    parts = ["# AutoVAE seed tables: ours (paper, difference)\n"]
+    parts = ["# AutoVAE seed tables: ours beside the paper's\n"]
     if collection.any_protocol:
         parts.append("\n**Runs of any length are filed here (protocol=any): these numbers are not comparable "
                      "with the paper's.**\n")
     for t in tables_present(collection):
-        header = [c.replace("||", "‖") for c in COLUMNS]  # a literal | would split the Markdown cell
-        parts.append(f"\n## ({t}) {TABLES[t][0]}\n\n| metric | " + " | ".join(header) + " |\n|" + "---|" * (len(COLUMNS) + 1))
-        parts += ["| " + " | ".join(row) + " |" for row in _rows(t, table_cells, fidelity_samples(collection, t))]
+        parts.append(f"\n## ({t}) {TABLES[t][0]}\n")
+        for metric, label in metric_labels(t, fidelity_samples(collection, t)).items():
+            parts.append(f"\n### ({t}) {label}\n\n" + metric_frame(t, metric, table_cells).to_markdown(
+                index=False, disable_numparse=True, colalign=("left", "left", "right", "right", "right")))
     for title, lines in (("Failed runs", failed_runs(collection)),
                          ("Clashes: runs of different configurations in one cell", clashes(collection)),
                          ("Not comparable with the paper: runs that did not train its protocol in full",
@@ -160,17 +170,20 @@ def markdown(collection: Collection) -> str:
 
 def _tex_escape(text: str) -> str:
     return (text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
-            .replace("||", r"$\|$").replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace(DASH, "---"))
+            .replace("‖", r"$\|$").replace("||", r"$\|$").replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
+            .replace(DASH, "---"))
 
 
 def latex(collection: Collection) -> str:
+    """One booktabs tabular per metric of each table (pandas' Styler): pairing, ours, paper, Δ, runs."""
     table_cells = cells(collection)
     out = []
     for t in tables_present(collection):
-        out.append(f"% ({t}) {TABLES[t][0]}\n\\begin{{tabular}}{{l{'l' * len(COLUMNS)}}}\n\\hline")
-        out.append(" & ".join(["metric", *map(_tex_escape, COLUMNS)]) + r" \\ \hline")
-        out += [" & ".join(map(_tex_escape, row)) + r" \\" for row in _rows(t, table_cells, fidelity_samples(collection, t))]
-        out.append("\\hline\n\\end{tabular}\n")
+        for metric, label in metric_labels(t, fidelity_samples(collection, t)).items():
+            frame = metric_frame(t, metric, table_cells).map(_tex_escape)
+            frame.columns = [_tex_escape(c) for c in frame.columns]
+            out.append(f"% ({t}) {TABLES[t][0]}: {label}\n"
+                       + frame.style.hide(axis="index").to_latex(hrules=True, column_format="lllrr"))
     return "\n".join(out)
 
 
