@@ -144,9 +144,10 @@ def test_the_run_summary_names_the_metrics_json_key_of_every_figure():
     """The one-sample Monte Carlo L_{1,1} and the closed-form-KL ELBO differ: neither is shown under the other's name."""
     from autovae.cli import results_table
 
-    text = results_table({"status": "completed", "run_dir": "x", "metrics": {
-        "test/elbo": -523.4, "test/bound_a1_k1": -710.6, "test/bound_a0_k5": -600.0}})
+    text = results_table({"status": "completed", "run_dir": "x", "ran": {"split": {"nll_samples": 5000}}, "metrics": {
+        "test/elbo": -523.4, "test/bound_a1_k1": -710.6, "test/bound_a0_k5": -600.0, "test/nll": 590.0}})
     lines = {line.split()[-1]: line for line in text.splitlines()[1:-1]}
     assert "closed-form KL" in lines["test/elbo"] and "-523.40" in lines["test/elbo"]
     assert "Monte Carlo" in lines["test/bound_a1_k1"] and "-710.60" in lines["test/bound_a1_k1"]
-    assert "-600.00" in lines["test/bound_a0_k5"]
+    assert "-600.00" in lines["test/bound_a0_k5"] and "L_{0,5}" in lines["test/bound_a0_k5"]
+    assert "L_{0,5000}" in lines["test/nll"]  # K filled in

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import re
 import sys
 import traceback
 import warnings
@@ -136,10 +137,16 @@ def _fmt(value: Any) -> str:
 
 # (metrics.json key, what it is): each line of a run's end names the key it prints.
 RESULT_ROWS = [("test/elbo", "ELBO, closed-form KL"), ("test/bound_a1_k1", "L_{1,1}, one-sample Monte Carlo"),
-               ("test/bound_a0_k50", "L_{0,50} (IWAE)"), ("test/nll", "NLL (-L_{0,K})"), ("test/kl", "KL"),
+               ("test/bound_a0_k50", "L_{0,50} (IWAE)"), ("test/nll", "NLL (-L_{0,K} over the first test images)"), ("test/kl", "KL"),
                ("test/recon_expected", "reconstruction, E_q"), ("test/recon_at_mean", "reconstruction at the mean"),
                ("test/trained_scale/elbo", "ELBO at the trained scale (before the refit)"),
                ("test/fid", "FID"), ("test/kid", "KID"), ("val/elbo", "validation ELBO")]
+
+
+def bound_label(key: str) -> str:
+    """test/bound_a0_k5 -> L_{0,5}: the bound's order and number of samples filled in."""
+    match = re.fullmatch(r"(?:\w+/)?bound_a(.+)_k(\d+)", key)
+    return f"L_{{{match.group(1)},{match.group(2)}}}" if match else key
 
 
 def results_table(result: dict[str, Any]) -> str:
@@ -147,10 +154,12 @@ def results_table(result: dict[str, Any]) -> str:
     metrics = result.get("metrics") or {}
     lines = [f"Run {result.get('status', '?')}" + (f" ({result.get('reason')}: {result.get('error')})"
                                                    if result.get("status") != "completed" and result.get("error") else "")]
-    rows = [(label, _fmt(metrics[key]), key) for key, label in RESULT_ROWS if key in metrics]
+    nll_k = ((result.get("ran") or {}).get("split") or {}).get("nll_samples")
+    labels = {**dict(RESULT_ROWS), **({"test/nll": f"NLL (-L_{{0,{nll_k}}})"} if nll_k else {})}
+    rows = [(labels[key], _fmt(metrics[key]), key) for key, _ in RESULT_ROWS if key in metrics]
     for key in sorted(metrics):
         if key.startswith("test/bound_") and key not in dict(RESULT_ROWS):
-            rows.append((key[5:], _fmt(metrics[key]), key))
+            rows.append((bound_label(key), _fmt(metrics[key]), key))
     if "test/fidelity_samples" in metrics:
         rows.append(("FID/KID samples", f"{int(metrics['test/fidelity_samples'])}", "test/fidelity_samples"))
     if "duration_s" in result:

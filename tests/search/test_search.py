@@ -74,7 +74,9 @@ def test_small_study_and_its_best_pairing_retrains_by_hand(tmp_path, data_dir):
                                             "search.sampler=random", "search.seed=0", "search.pruner=none"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Best trial" in proc.stdout and "Re-run by hand" in proc.stdout
-    assert all(f"trial {k} of 3 " in proc.stdout + proc.stderr for k in (1, 2, 3))  # where the study stands
+    out = proc.stdout + proc.stderr
+    assert all(f"trial {k} of 3 " in out for k in (1, 2, 3)) and "best so far: none yet" in out  # where it stands
+    assert "best so far: -" in out.split("trial 3 of 3", 1)[1].split("\n")[0]
     assert (proc.stdout + proc.stderr).count("GPU available") == 3  # Lightning's lines once per trial
     study = load(tmp_path, "s")
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3

@@ -159,6 +159,15 @@ def admit(trial: optuna.Trial, n_trials: int) -> int:
     return len(ahead) + 1
 
 
+def best_so_far(study: optuna.Study) -> str:
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not done:
+        return "none yet"
+    if len(study.directions) > 1:
+        return f"{len(study.best_trials)} on the Pareto front"
+    return f"{study.best_value:.3f} (trial {study.best_trial.number})"
+
+
 class Objective:
     """One trial: suggest the choices, compose train.py's config with them, train, read metrics.json."""
 
@@ -190,8 +199,8 @@ class Objective:
 
         place = admit(trial, int(self.cfg.search.n_trials))
         cfg = self.trial_config(trial)
-        log.info("trial %d of %d (number %d): %s", place, int(self.cfg.search.n_trials), trial.number,
-                 " ".join(o for o in trial.user_attrs["overrides"] if o not in self.base))
+        log.info("trial %d of %d (number %d; best so far: %s): %s", place, int(self.cfg.search.n_trials),
+                 trial.number, best_so_far(trial.study), " ".join(o for o in trial.user_attrs["overrides"] if o not in self.base))
         callbacks = []
         if self.prune:
             from optuna_integration import PyTorchLightningPruningCallback

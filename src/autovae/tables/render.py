@@ -50,11 +50,13 @@ class Cell:
 
 
 def _fmt(x: float | None) -> str:
+    """One precision rule for every cell: two decimals (nats, FID), and four significant digits below
+    0.1 (KID), where two decimals would show nothing."""
     if x is None:
         return DASH
     if x == 0:
         return "0"
-    return f"{x:.4f}" if abs(x) < 1 else f"{x:.2f}"
+    return f"{x:.4g}" if abs(x) < 0.1 else f"{x:.2f}"
 
 
 def _by_cell(collection: Collection) -> dict[tuple[str, str], list]:
@@ -126,7 +128,7 @@ def metric_frame(table: str, metric: str, table_cells) -> "pandas.DataFrame":
         rows.append({"pairing": column.replace("||", "‖"),  # a literal | would split a Markdown cell
                      "ours": cell.ours if measured else "",
                      "paper": DASH if paper is None else _fmt(paper),
-                     "Δ": f"{cell.diff:+.3g}" if measured and cell.diff is not None else "",
+                     "Δ": f"{cell.diff:+.2f}" if measured and cell.diff is not None else "",
                      "runs": str(cell.runs) if measured else "0"})
     return pd.DataFrame(rows)
 
