@@ -148,5 +148,8 @@ def test_validation_is_held_out_of_training_and_never_a_test_image(data_dir):
 def test_validation_size_must_leave_training_images(data_dir):
     with pytest.raises(ValueError, match="leaves no training images"):
         ImageDataModule("mnist", str(data_dir), val_size=60000).setup()
-    with pytest.raises(ValueError, match="val_size must be a positive"):
-        ImageDataModule("mnist", str(data_dir), val_size=0)
+    with pytest.raises(ValueError, match="val_size must be a number of training images"):
+        ImageDataModule("mnist", str(data_dir), val_size=-1)
+    every = ImageDataModule("mnist", str(data_dir), val_size=0)  # the papers' authors trained on all 60,000
+    every.setup()
+    assert len(every.train_data) == 60000 and len(every.val_data) == 0 and every.val_dataloader() == []
