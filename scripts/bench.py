@@ -5,10 +5,12 @@ contender runs in its own process (clean peak-memory figures) on the same data a
 and in bf16 (networks under autocast, densities in fp32):
 
   python scripts/bench.py [--epochs 3] [--subset 60000] [--device auto|cpu|cuda] [--compile]
-                          [--eval] [--fid-samples 10000] [--skip pythae]
+                          [--eval] [--fid-samples 10000] [--inception] [--skip pythae]
 
 --eval adds the K=5000 NLL over 1000 test images (the code as issue #11 found it, today's code in
 fp32, and the default bf16 path) and the estimated wall time of table (b) on this machine.
+--inception adds Inception-v3 features per second (torch-fidelity's extractor, autovae's exact fast
+path, its bf16 form) and, with --eval, table (b)'s wall time with FID from --fid-samples (10,000).
 
 pythae is imported from .bench-site/ (`make bench-env` installs it there, apart from .venv).
 """
@@ -357,6 +359,51 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
     return out
 
 
+def inception_speed(args, device) -> dict:
+    """Inception-v3 features per second on MNIST-sized images: torch-fidelity's own extractor, autovae's
+    exact fast equivalent and its bf16 form, with each one's largest
+    feature difference from torch-fidelity's (relative to the largest feature)."""
+    import torch
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    from autovae.evaluation.inception import EXACT, FastInceptionV3, FastInceptionV3BF16
+
+    weights = os.environ.get("AUTOVAE_INCEPTION_WEIGHTS", str(ROOT.parent / "shared" / "weights"
+                                                                 / "inception-v3-compat-fid-only.pth"))
+    images = (torch.rand(args.inception_images, 3, 28, 28, generator=torch.Generator().manual_seed(0)) * 255)
+    images = images.to(torch.uint8).to(device)
+    variants = {"torch-fidelity": lambda: FeatureExtractorInceptionV3(EXACT, ["2048"], weights),
+                "fast": lambda: FastInceptionV3("fast", ["2048"], weights),
+                "fast bf16": lambda: FastInceptionV3BF16("fast-bf16", ["2048"], weights)}
+    out, reference = {}, None
+    for name, make in variants.items():
+        net = make().to(device)
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            net(images[:8])  # warm-up (and compilation)
+            warm = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            features = torch.cat([net(batch)[0] for batch in images.split(32)])
+            _sync(device)
+            out[f"inception_images_per_s_{name}"] = len(images) / (time.perf_counter() - t0)
+        out[f"inception_first_call_s_{name}"] = warm
+        reference = features if reference is None else reference
+        out[f"inception_max_rel_diff_{name}"] = ((features - reference).abs().max() / reference.abs().max()).item()
+    return out
+
+
+def inception_report(r: dict, fid_samples: int) -> str:
+    base = r["inception_images_per_s_torch-fidelity"]
+    rows = [f"\nInception-v3 features of 28x28 images ({r['torch_threads']} threads):",
+            "| extractor | images/s | ratio | max rel. feature diff | FID from %d samples | first call s |" % fid_samples,
+            "|---|---|---|---|---|---|"]
+    for key in [k for k in r if k.startswith("inception_images_per_s_")]:
+        name = key.removeprefix("inception_images_per_s_")
+        rows.append(f"| {name} | {r[key]:.2f} | {r[key] / base:.2f}x | {r[f'inception_max_rel_diff_{name}']:.1e} | "
+                    f"{fid_samples / r[key] / 60:.1f} min | {r[f'inception_first_call_s_{name}']:.1f} |")
+    return "\n".join(rows)
+
+
 def _sync(device) -> None:
     import torch
 
@@ -369,7 +416,7 @@ CONTENDERS = {"handwritten fp32": handwritten, "handwritten bf16": lambda a, d: 
               "autovae+compile bf16": lambda a, d: autovae(a, d, compile_model=True, precision="bf16-mixed"),
               "pythae": pythae, "nll as filed": lambda a, d: evaluation(a, d, ("as_filed",)),
               "evaluation": evaluation, "table_b_run": lambda a, d: table_b_run(a, d),
-              "step breakdown": step_breakdown}
+              "step breakdown": step_breakdown, "inception": inception_speed}
 PARALLEL = "autovae bf16, 2 jobs x 1 thread"
 TRAINING = ("handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16", "autovae+compile bf16", PARALLEL)
 BASELINE = {"autovae fp32": "handwritten fp32", "autovae bf16": "handwritten bf16",
@@ -424,6 +471,7 @@ def start_contender(name: str, args, threads: int | None = None) -> subprocess.P
            "--device", args.device, "--data-dir", args.data_dir, "--out", args.out, "--fid-samples", str(args.fid_samples),
            "--host-allocator", args.host_allocator, "--breakdown-steps", str(args.breakdown_steps)]
     cmd += ["--run-dir", args.run_dir] if args.run_dir else []
+    cmd += ["--inception-images", str(args.inception_images)]
     if name == "nll as filed":  # the allocator as #11 found it, too
         cmd[cmd.index("--host-allocator") + 1] = "system"
     env = dict(os.environ, PYTHONUNBUFFERED="1", **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
@@ -465,14 +513,14 @@ def _median_range(values: list[float], fmt: str = "{:.2f}") -> str:
     return text if len(values) < 2 else f"{text} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
-def report(rounds: dict[str, list[dict]], epochs: int = 100) -> str:
+def report(rounds: dict[str, list[dict]], epochs: int = 100, fid_samples: int = 10000) -> str:
     """Medians over the rounds, with the range over rounds in brackets; ratios are paired by round."""
     n = max(len(v) for v in rounds.values())
     rows = [f"Medians over {n} round(s) (range in brackets); ratios paired within each round.",
             "| contender | s/epoch | examples/s | ratio (time) | against | peak RSS MB | peak GPU MB |",
             "|---|---|---|---|---|---|---|"]
     for name, runs in rounds.items():
-        if name in ("nll as filed", "evaluation", "table_b_run", "step breakdown"):
+        if name in ("nll as filed", "evaluation", "table_b_run", "step breakdown", "inception"):
             continue
         failed = [r for r in runs if "error" in r]
         if failed:
@@ -506,6 +554,9 @@ def report(rounds: dict[str, list[dict]], epochs: int = 100) -> str:
                     + (f"; {ev['generate_fid_samples_s']:.1f} s to draw the FID samples" if "generate_fid_samples_s" in ev else ""))
     if "step breakdown" in results and "error" not in results["step breakdown"]:
         rows.append(breakdown_report(results["step breakdown"]))
+    inception = results.get("inception")
+    if inception and "error" not in inception:
+        rows.append(inception_report(inception, fid_samples))
     tb = results.get("table_b_run")
     if tb and "error" not in tb and bf16:
         per_run = epochs * (bf16 + tb["validation_s"]) + tb["test_s"]
@@ -514,6 +565,11 @@ def report(rounds: dict[str, list[dict]], epochs: int = 100) -> str:
                     f"14 runs one after another: {14 * per_run / 60:.0f} min on this machine"
                     + (f"; as two jobs of one thread each (assuming validation and test gain what training "
                        f"gains): {14 * per_run / 60 / statistics.median(throughput):.0f} min." if throughput else "."))
+        if inception and "error" not in inception:
+            for name in ("torch-fidelity", "fast"):  # each run's samples, plus the test set's features once
+                fid_s = fid_samples / inception[f"inception_images_per_s_{name}"]
+                rows.append(f"With FID from {fid_samples} samples by the {name} extractor: {14 * (per_run + fid_s) / 60 + fid_s / 60:.0f} min "
+                            f"one after another ({fid_s / 60:.1f} min of features per run, the test set's once).")
     return "\n".join(rows)
 
 
@@ -538,6 +594,9 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "outputs" / "bench"))
     p.add_argument("--json", help="also write the raw results here")
     p.add_argument("--table-epochs", type=int, default=100, help="epochs per run in the table (b) estimate")
+    p.add_argument("--inception", action="store_true",
+                   help="also time Inception-v3 features: torch-fidelity's, autovae's exact fast path, its bf16 form")
+    p.add_argument("--inception-images", type=int, default=64, help="images timed by --inception")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -547,6 +606,7 @@ def main() -> int:
     names += (["autovae+compile bf16"] if args.compile else []) + ["pythae"]
     names += ["nll as filed", "evaluation", "table_b_run"] if args.eval else []
     names += ["step breakdown"] if args.breakdown else []
+    names += ["inception"] if args.inception else []
     if not (BENCH_SITE / "pythae").is_dir() and "pythae" not in args.skip:
         print("pythae is not installed in .bench-site (run `make bench-env`); skipping it", file=sys.stderr)
         args.skip.append("pythae")
@@ -558,7 +618,7 @@ def main() -> int:
     examples = next((r["examples"] for runs in rounds.values() for r in runs if "examples" in r), args.subset)
     print(f"Seed MNIST model, {examples} training images (after the validation split), {args.epochs} epochs, "
           f"batch {BATCH}:")
-    print(report(rounds, args.table_epochs))
+    print(report(rounds, args.table_epochs, args.fid_samples or 10000))
     if args.json:
         Path(args.json).write_text(json.dumps(rounds, indent=2))
     return 1 if any("error" in r for runs in rounds.values() for r in runs) else 0

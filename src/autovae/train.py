@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from autovae import host_allocator, termination
+from autovae.callbacks.fidelity import FidelityMetrics
 from autovae.checkpoints import Resumable, remove_partial_writes, resumable, usable_checkpoint
 from autovae.config_checks import check_config
 from autovae.errors import AutovaeError, traceback_to_log_file
@@ -130,8 +131,10 @@ def ran_block(model, datamodule, trainer, cfg: DictConfig) -> dict[str, Any]:
     """What this run trains and evaluates, read from the objects themselves (not from class names)."""
     arch = OmegaConf.to_container(cfg.model.net.get("architecture") or {}, resolve=True)
     arch.pop("_partial_", None)
+    cuda = trainer.strategy.root_device.type == "cuda"
+    fidelity = [cb.describe(cuda) for cb in trainer.callbacks if isinstance(cb, FidelityMetrics)]
     return {**model.describe(), "dataset": datamodule.name, "precision": str(trainer.precision), "architecture": arch,
-            "host_allocator": _host_allocator(cfg),
+            "host_allocator": _host_allocator(cfg), **({"fidelity": fidelity[0]} if fidelity else {}),
             "split": {"validation": "held_out_of_train" if datamodule.val_size else "none: trained on every training image",
                       "val_size": datamodule.val_size,
                       "nll_images": model.nll_images, "nll_samples": model.nll_spec.samples if model.nll_spec else 0}}

@@ -137,6 +137,9 @@ def test_train_cli_writes_fid_kid_and_pictures(data_dir, tmp_path):
         assert (run_dir / "images" / f"{name}_final.png").stat().st_size > 100
     assert list((run_dir / "wandb").glob("offline-run-*")), "W&B wrote no offline run"
     assert list((tmp_path / "fidelity_cache").rglob("*")), "reference statistics were not cached"
+    fidelity = json.loads((run_dir / "metrics.json").read_text())["ran"]["fidelity"]
+    assert fidelity == {"feature_extractor": "inception-v3-compat-fast", "weights": WEIGHTS.name, "samples": 8,
+                        "isc": False, "fid": True, "kid": True}
 
 
 def test_kl_landscape_and_renyi_plot(trained, tmp_path):

@@ -31,6 +31,22 @@ def test_bench_runs_every_contender(tmp_path, data_dir):
     assert "matrix products alone at the same shapes" in proc.stdout
 
 
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
+def test_bench_times_the_inception_extractors(tmp_path, data_dir):
+    out = tmp_path / "bench.json"
+    training = ["handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16",
+                "autovae bf16, 2 jobs x 1 thread", "pythae"]
+    proc = run_cli("scripts/bench.py", ["--device", "cpu", "--data-dir", str(data_dir), "--out", str(tmp_path),
+                                        "--json", str(out), "--inception", "--inception-images", "8",
+                                        "--skip", *training])
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    result = json.loads(out.read_text())["inception"][0]
+    for name in ("torch-fidelity", "fast", "fast bf16"):
+        assert result[f"inception_images_per_s_{name}"] > 0
+    assert result["inception_max_rel_diff_fast"] <= 1e-4 < result["inception_max_rel_diff_fast bf16"]
+    assert "| fast | " in proc.stdout and "FID from 10000 samples" in proc.stdout
+
+
 def test_the_breakdowns_matrix_products_are_those_of_a_training_step():
     """The GEMM list that the breakdown times alone must be the step's own: the FLOPs that torch counts in
     a forward and backward pass of the seed model equal those of the list, product for product."""

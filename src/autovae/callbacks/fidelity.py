@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import Dataset
 
+from autovae.evaluation.inception import extractor_for
 from autovae.evaluation.sampling import generate, to_uint8_rgb
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,20 @@ def fidelity_metrics(generated: torch.Tensor, reference: torch.Tensor, *, isc: b
                      kid: bool = True, feature_extractor: str = "inception-v3-compat",
                      feature_extractor_weights_path: str | None = None, cuda: bool | None = None,
                      batch_size: int = 64, kid_subset_size: int = 1000, reference_cache: str | None = None,
-                     cache_root: str | None = None) -> dict[str, float]:
-    """torch-fidelity's metrics of uint8 RGB tensors; the reference's features are cached by name."""
+                     cache_root: str | None = None, cpu_fast_path: bool = True,
+                     bf16: bool = False) -> dict[str, float]:
+    """torch-fidelity's metrics of uint8 RGB tensors; the reference's features are cached by name.
+
+    On a CPU, ``inception-v3-compat`` is computed by its fast equivalent (autovae.evaluation.inception)
+    unless ``cpu_fast_path`` is false; ``bf16`` selects that extractor's inexact bf16 form."""
     import torch_fidelity
 
     n = min(len(generated), len(reference))
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    extractor = extractor_for(feature_extractor, cuda=cuda, cpu_fast_path=cpu_fast_path, bf16=bf16)
     kwargs = dict(input1=UInt8Images(generated), input2=UInt8Images(reference), isc=isc, fid=fid, kid=kid,
-                  cuda=torch.cuda.is_available() if cuda is None else cuda, batch_size=batch_size,
-                  feature_extractor=feature_extractor, kid_subset_size=min(kid_subset_size, n), verbose=False,
+                  cuda=cuda, batch_size=batch_size,
+                  feature_extractor=extractor, kid_subset_size=min(kid_subset_size, n), verbose=False,
                   feature_extractor_weights_path=feature_extractor_weights_path, samples_find_deep=False,
                   save_cpu_ram=True)  # no DataLoader worker processes: they fail inside joblib workers and warn elsewhere
     if reference_cache:
@@ -74,8 +81,9 @@ class FidelityMetrics(Callback):
     def __init__(self, num_samples: int = 10000, isc: bool = True, fid: bool = True, kid: bool = True,
                  feature_extractor: str = "inception-v3-compat", feature_extractor_weights_path: str | None = None,
                  batch_size: int = 64, kid_subset_size: int = 1000, cache_root: str | None = None,
-                 prefix: str = "test/"):
+                 prefix: str = "test/", cpu_fast_path: bool = True, bf16: bool = False):
         self.num_samples, self.isc, self.fid, self.kid = num_samples, isc, fid, kid
+        self.cpu_fast_path, self.bf16 = cpu_fast_path, bf16
         self.feature_extractor, self.weights = feature_extractor, feature_extractor_weights_path
         self.batch_size, self.kid_subset_size, self.cache_root, self.prefix = batch_size, kid_subset_size, cache_root, prefix
         if self.isc and not classifier_head_is_finite(self.weights):
@@ -83,9 +91,16 @@ class FidelityMetrics(Callback):
                         "FID and KID are computed", self.weights)
             self.isc = False
 
-    def _reference_cache_name(self, datamodule, n: int, split: str = "test") -> str:
+    def describe(self, cuda: bool) -> dict:
+        """What computes this run's IS/FID/KID, for its record."""
+        return {"feature_extractor": extractor_for(self.feature_extractor, cuda=cuda, cpu_fast_path=self.cpu_fast_path,
+                                                   bf16=self.bf16),
+                "weights": Path(self.weights).name if self.weights else "torch-fidelity's download",
+                "samples": self.num_samples, "isc": self.isc, "fid": self.fid, "kid": self.kid}
+
+    def _reference_cache_name(self, datamodule, n: int, split: str = "test", extractor: str | None = None) -> str:
         weights = Path(self.weights).name if self.weights else "default"
-        key = f"{datamodule.name}-{datamodule.binarize}-{n}-{self.feature_extractor}-{weights}"
+        key = f"{datamodule.name}-{datamodule.binarize}-{n}-{extractor or self.feature_extractor}-{weights}"
         if split != "test":  # validation images depend on the seed's split
             key += f"-{split}-{datamodule.seed}-{datamodule.val_size}"
         return "autovae-" + hashlib.sha1(key.encode()).hexdigest()[:16]
@@ -103,11 +118,14 @@ class FidelityMetrics(Callback):
             split = split_of(pl_module)
             images = datamodule.val_data if split == "val" else datamodule.test_data
             reference = to_uint8_rgb(images[: self.num_samples]).cpu()
+            cuda = pl_module.device.type == "cuda"
+            extractor = extractor_for(self.feature_extractor, cuda=cuda, cpu_fast_path=self.cpu_fast_path, bf16=self.bf16)
             metrics = fidelity_metrics(
                 samples, reference, isc=self.isc, fid=self.fid, kid=self.kid, feature_extractor=self.feature_extractor,
-                feature_extractor_weights_path=self.weights, cuda=pl_module.device.type == "cuda",
-                batch_size=self.batch_size, kid_subset_size=self.kid_subset_size, cache_root=self.cache_root,
-                reference_cache=self._reference_cache_name(datamodule, len(reference), split))
+                feature_extractor_weights_path=self.weights, cuda=cuda, cpu_fast_path=self.cpu_fast_path,
+                bf16=self.bf16, batch_size=self.batch_size, kid_subset_size=self.kid_subset_size,
+                cache_root=self.cache_root, reference_cache=self._reference_cache_name(
+                    datamodule, len(reference), split, extractor))
         metrics = trainer.strategy.broadcast(metrics)
         prefix = self.prefix if split_of(pl_module) == "test" else f"{split_of(pl_module)}/"
         for name, value in metrics.items():
