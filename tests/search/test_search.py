@@ -81,25 +81,38 @@ def test_small_study_and_its_best_pairing_retrains_by_hand(tmp_path, data_dir):
     study = load(tmp_path, "s")
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
     best = study.best_trial
+    trial_run = json.loads((Path(best.user_attrs["run_dir"]) / "metrics.json").read_text())
+    assert not [k for k in trial_run["metrics"] if k.startswith("test/")]  # the test set chooses nothing
+    assert not [k for k in best.user_attrs["metrics"] if k.startswith("test/")]
+    table = run_cli("scripts/make_table.py", [f"runs={tmp_path / 'none'}", "study=s", f"log_dir={tmp_path}",
+                                              f"out={tmp_path}", "protocol=any"])
+    assert table.returncode == 0 and "evaluated the validation split only" in table.stderr, table.stderr[-2000:]
+    report = run_cli("scripts/search_report.py", ["search.study_name=s", f"paths.log_dir={tmp_path}"])
+    assert report.returncode == 0, report.stderr[-2000:]
+    report_dir = tmp_path / "search" / "s" / "report"
+    assert (report_dir / "history.png").exists()
+    # the best trial re-run by hand: same config, same seed, same result
     by_hand = tmp_path / "by_hand"
     proc = run_cli("train.py", [*best.user_attrs["overrides"], f"paths.data_dir={data_dir}",
                                 f"paths.log_dir={tmp_path}", f"hydra.run.dir={by_hand}"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads((by_hand / "metrics.json").read_text())
-    trial_run = json.loads((Path(best.user_attrs["run_dir"]) / "metrics.json").read_text())
     assert again["config"]["pairing"] == trial_run["config"]["pairing"]
-    assert again["metrics"]["val/elbo"] == pytest.approx(best.value, abs=1e-3)  # same config, same seed, same result
-    table = run_cli("scripts/make_table.py", [f"runs={tmp_path / 'none'}", "study=s", f"log_dir={tmp_path}",
-                                              f"out={tmp_path}", "protocol=any"])  # the trials are short
+    assert again["metrics"]["val/elbo"] == pytest.approx(best.value, abs=1e-3)
+    # its pairing as the searched column of a table's sweep (the table fixes the objective): filed as Auto
+    retrained = tmp_path / "retrained" / "auto"
+    base = [a for a in search_args(tmp_path, data_dir) if not a.startswith("search.")]
+    proc = run_cli("train.py", [*base, "column=searched", f"hydra.searchpath=[file://{report_dir}]",
+                                f"hydra.run.dir={retrained}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads((retrained / "metrics.json").read_text())
+    assert again["config"]["pairing"] == trial_run["config"]["pairing"] and again["config"]["column"] == "Auto"
+    table = run_cli("scripts/make_table.py", [f"runs={tmp_path / 'retrained'}", f"out={tmp_path}", "protocol=any"])
     assert table.returncode == 0, table.stderr[-2000:]
     import csv
 
     rows = [r for r in csv.DictReader((tmp_path / "table.csv").open()) if r["column"] == "Auto" and r["metric"] == "bound"]
-    expected = json.loads((Path(best.user_attrs["run_dir"]) / "metrics.json").read_text())["metrics"]["test/bound_a1_k1"]
-    assert rows and float(rows[0]["ours_mean"]) == pytest.approx(expected)  # the best trial fills "Auto"
-    report = run_cli("scripts/search_report.py", ["search.study_name=s", f"paths.log_dir={tmp_path}"])
-    assert report.returncode == 0, report.stderr[-2000:]
-    assert (tmp_path / "search" / "s" / "report" / "history.png").exists()
+    assert rows and float(rows[0]["ours_mean"]) == pytest.approx(again["metrics"]["test/bound_a1_k1"])
 
 
 def _two_workers(tmp_path, data_dir, extra):

@@ -29,6 +29,13 @@ def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "o
     except (OSError, ValueError) as err:
         out.problems.append(f"study {study_name}: best trial {best.number}'s run directory unreadable ({err})")
         return out
+    if not any(key.startswith("test/") for key in payload.get("metrics") or {}):
+        out.problems.append(
+            f"study {study_name}: best trial {best.number} evaluated the validation split only, as every trial "
+            f"does; retrain its pairing for the Auto column: `python scripts/search_report.py "
+            f"search.study_name={study_name}` writes column/searched.yaml, then run the table's sweep with "
+            f"column=searched (docs/search.md) and file it with runs=FOLDER")
+        return out
     table, reason = auto_table_of(payload)
     if table is None:
         out.problems.append(f"study {study_name} trial {best.number}: {reason}")

@@ -178,7 +178,8 @@ class Objective:
     def trial_config(self, trial: optuna.Trial) -> DictConfig:
         choices = self.space.overrides(trial)
         out_dir = Path(self.cfg.paths.log_dir) / "search" / self.cfg.search.study_name / f"trial_{trial.number:04d}"
-        extra = ["callbacks=fidelity"] if {"fid", "kid"} & set(self.objectives) else []
+        # the test set takes no part in a search: trials evaluate the validation split only
+        extra = ["evaluation.test=false"] + (["callbacks=fidelity"] if {"fid", "kid"} & set(self.objectives) else [])
         if "nll" in self.objectives and not self.cfg.evaluation.nll_samples:
             extra.append("evaluation.nll_samples=5000")
         if set(self.objectives) - {"bound"}:  # val/elbo comes from the validation loop itself
