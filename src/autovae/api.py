@@ -1,5 +1,6 @@
 """A trained run from Python: ``run = autovae.load_run("outputs/...")`` then ``run.sample(64)``,
-``run.encode(x)``, ``run.reconstruct(x)``, ``run.log_prob(x)``, ``run.bound(x, alpha, samples)``.
+``run.encode(x)``, ``run.reconstruct(x)``, ``run.log_prob(x)``, ``run.bound(x, alpha, samples)``,
+``run.save_samples("samples.png" | "samples.npz", n)``.
 
 Images are float tensors in [0, 1] of the run's image shape, (N, C, H, W); the run's model is in eval
 mode on ``map_location``, with its recorded posterior-scale refit where it has one.
@@ -54,6 +55,30 @@ class TrainedRun:
         """Per-image L_{alpha,K} (nats): alpha=1, K=1 the ELBO; alpha=0 the IWAE bound."""
         spec = BoundSpec(alpha, samples)
         return estimate_bounds(self.model, self._images(x), [spec], chunk=max(1, 1000 // max(1, len(x))))[spec.key]
+
+    def save_samples(self, path: str | Path, n: int = 64, seed: int | None = 0) -> Path:
+        """n prior samples written to ``path``: ``.png`` a grid (torchvision), ``.npz`` the array ``images``
+        as uint8 (N, C, H, W). Drawn with ``seed`` (None: the global generator); written atomically."""
+        import os
+
+        import numpy as np
+        from torchvision.utils import save_image
+
+        path = Path(path)
+        if path.suffix not in (".png", ".npz"):
+            raise ValueError(f"samples are written as .png or .npz, not {path.suffix or path.name!r}")
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            images = self.sample(n).float().clamp(0, 1).cpu()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+        if path.suffix == ".png":
+            save_image(images, partial, nrow=max(1, int(n ** 0.5)))
+        else:
+            np.savez_compressed(partial, images=(images * 255).round().to(torch.uint8).numpy())
+        os.replace(partial, path)
+        return path
 
     def log_prob(self, x: torch.Tensor, samples: int = 5000) -> torch.Tensor:
         """Per-image estimate of log p(x): L_{0,K} with K importance samples (the NLL of metrics.json is its

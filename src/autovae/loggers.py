@@ -63,7 +63,7 @@ def history_csv_logger(save_dir: str, name: str = "csv", version: str = ""):
 
 def dashboard_config(config: dict, ran: dict) -> dict:
     """What a dashboard filters and groups on, as flat keys (posterior, prior, pairing, divergence with
-    its alpha, K and beta, likelihood, model, dataset, seed), beside the whole resolved config and the
+    its alpha, K and beta, likelihood, model, dataset, seed; a search trial's study and number), beside the whole resolved config and the
     run's ``ran`` record (which ``make table wandb=...`` files a run by)."""
     pairs = ran.get("pairing") or []
     objective = ran.get("objective") or {}
@@ -75,5 +75,31 @@ def dashboard_config(config: dict, ran: dict) -> dict:
         "beta": objective.get("beta"), "likelihood": (ran.get("likelihood") or {}).get("name"),
         "model": ran.get("model"), "dataset": ran.get("dataset"), "latent_dim": ran.get("latent_dim"),
         "seed": config.get("seed"), "column": config.get("column"), "precision": ran.get("precision"),
+        "study": (config.get("search_trial") or {}).get("study"), "trial": (config.get("search_trial") or {}).get("number"),
     }
     return {**{k: v for k, v in flat.items() if v is not None}, "config": config, "ran": ran}
+
+
+def finish_loggers(loggers, flat: dict, status: str) -> None:
+    """At a run's end: TensorBoard's hparams view gets the run's beliefs and status, beside its metrics
+    (the scalars it logged), and a W&B run is closed so that the next job of
+    a multirun starts its own."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    for lg in loggers:
+        if isinstance(lg, TensorBoardLogger):
+            from torch.utils.tensorboard.summary import hparams
+
+            scalars = {k: v for k, v in flat.items() if isinstance(v, (bool, int, float, str))}
+            writer = lg.experiment._get_file_writer()
+            # the session's start and end only: without a written experiment summary TensorBoard builds
+            # the experiment from every run's sessions and shows first the hyperparameters that differ
+            _, start, end = hparams({**scalars, "status": status}, {})
+            for summary in (start, end):
+                writer.add_summary(summary)
+            writer.flush()
+        elif isinstance(lg, WandbLogger):
+            import wandb
+
+            lg.experiment.summary.update({"status": status})  # completed, failed, pruned, terminated
+            wandb.finish()

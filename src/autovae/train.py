@@ -28,7 +28,7 @@ from autovae.errors import AutovaeError, traceback_to_log_file
 from autovae.data import datamodule_from  # noqa: F401  (re-exported for older scripts)
 from autovae.models.module import DivergedError
 from autovae.results import COMPLETED, FAILED, RUNNING, TERMINATED, write_json_atomic
-from autovae.loggers import dashboard_config
+from autovae.loggers import dashboard_config, finish_loggers
 from autovae.run_folder import (FolderLock, check_folder, clear_history, config_hash, folder_record, keep_record,
                                 restore_record, should_skip, trim_history)
 
@@ -131,13 +131,18 @@ def ran_block(model, datamodule, trainer, cfg: DictConfig) -> dict[str, Any]:
     """What this run trains and evaluates, read from the objects themselves (not from class names)."""
     arch = OmegaConf.to_container(cfg.model.net.get("architecture") or {}, resolve=True)
     arch.pop("_partial_", None)
-    cuda = trainer.strategy.root_device.type == "cuda"
-    fidelity = [cb.describe(cuda) for cb in trainer.callbacks if isinstance(cb, FidelityMetrics)]
     return {**model.describe(), "dataset": datamodule.name, "precision": str(trainer.precision), "architecture": arch,
-            "host_allocator": _host_allocator(cfg), **({"fidelity": fidelity[0]} if fidelity else {}),
+            "host_allocator": _host_allocator(cfg),
             "split": {"validation": "held_out_of_train" if datamodule.val_size else "none: trained on every training image",
                       "val_size": datamodule.val_size,
                       "nll_images": model.nll_images, "nll_samples": model.nll_spec.samples if model.nll_spec else 0}}
+
+
+def fidelity_block(trainer) -> dict[str, Any]:
+    """What computes the run's IS/FID/KID (extractor, weights, samples), where a callback does."""
+    cuda = trainer.strategy.root_device.type == "cuda"
+    found = [cb.describe(cuda) for cb in trainer.callbacks if isinstance(cb, FidelityMetrics)]
+    return {"fidelity": found[0]} if found else {}
 
 
 def _host_allocator(cfg: DictConfig) -> str:
@@ -227,7 +232,7 @@ def _train_and_test(cfg: DictConfig, out: Path, built: tuple, previous: dict | N
     model, datamodule, trainer = built
     try:
         result["pairing"] = model.net.pairing.describe()
-        result["ran"] = ran_block(model, datamodule, trainer, cfg)
+        result["ran"] = {**ran_block(model, datamodule, trainer, cfg), **fidelity_block(trainer)}
         log.info("precision %s (%s); validation: %d images held out of the training set; the test set is "
                  "used only by the final evaluation", result["ran"]["precision"],
                  precision_reason(cfg, result["ran"]["precision"]), datamodule.val_size)
@@ -276,7 +281,8 @@ def _train_and_test(cfg: DictConfig, out: Path, built: tuple, previous: dict | N
         result.update(finished=time.time(), duration_s=time.time() - result["started"],
                       epochs=trainer.current_epoch, global_step=trainer.global_step)
         _write(out, result)
-        _finish_loggers(trainer)
+        if trainer is not None:
+            finish_loggers(trainer.loggers, dashboard_config(config, result.get("ran") or {}), result["status"])
     return result
 
 
@@ -310,12 +316,3 @@ def _refuse_nonfinite_test(metrics: dict[str, float]) -> None:
         raise DivergedError(f"non-finite test metrics: {', '.join(bad)}")
 
 
-def _finish_loggers(trainer) -> None:
-    """Each job of a multirun gets its own W&B run: close this one before the next job starts."""
-    if trainer is None:
-        return
-    for lg in trainer.loggers:
-        if type(lg).__name__ == "WandbLogger":
-            import wandb
-
-            wandb.finish()

@@ -153,3 +153,58 @@ def test_validation_size_must_leave_training_images(data_dir):
     every = ImageDataModule("mnist", str(data_dir), val_size=0)  # the papers' authors trained on all 60,000
     every.setup()
     assert len(every.train_data) == 60000 and len(every.val_data) == 0 and every.val_dataloader() == []
+
+
+def test_your_own_arrays_train_end_to_end(tmp_path):
+    """dataset=arrays: uint8 (N, H, W) training images in .npy and float channels-last test images in .npz."""
+    import json
+
+    from conftest import run_cli
+
+    rng = np.random.default_rng(0)
+    train = (rng.random((400, 16, 16)) < 0.3).astype(np.uint8) * 255
+    test = (rng.random((50, 16, 16, 1)) < 0.3).astype(np.float32)
+    np.save(tmp_path / "train.npy", train)
+    np.savez(tmp_path / "test.npz", images=test)
+    out = tmp_path / "run"
+    proc = run_cli("train.py", ["debug=tiny", "dataset=arrays", f"dataset.train_file={tmp_path / 'train.npy'}",
+                                f"dataset.test_file={tmp_path / 'test.npz'}", "dataset.image_shape=[1,16,16]",
+                                "dataset.val_size=100", "dataset.train_subset=null", "dataset.val_subset=null",
+                                "dataset.test_subset=null", f"paths.data_dir={tmp_path}",
+                                f"hydra.run.dir={out}", "callbacks.images=null"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["status"] == "completed" and result["ran"]["dataset"] == "arrays"
+    assert "300 train / 100 validation" in (out / "train.log").read_text()
+    assert result["metrics"]["test/elbo"] < 0
+
+
+def test_array_files_are_checked(tmp_path):
+    from autovae.data.datamodule import ArrayDataModule
+    from autovae.errors import ConfigError
+
+    np.save(tmp_path / "ok.npy", np.zeros((20, 8, 8), dtype=np.uint8))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}] * 20, dtype=object), allow_pickle=True)
+    np.save(tmp_path / "big.npy", np.full((20, 8, 8), 3.0, dtype=np.float32))
+
+    def setup(train, test="ok.npy", shape=(1, 8, 8)):
+        ArrayDataModule(str(tmp_path / train), str(tmp_path / test), shape, val_size=5).setup()
+
+    with pytest.raises(ConfigError, match="not a plain array"):
+        setup("objects.npy")  # never unpickled
+    with pytest.raises(ConfigError, match=r"must lie in \[0, 1\]"):
+        setup("big.npy")
+    with pytest.raises(ConfigError, match=r"have shape \(1, 8, 8\), but dataset.image_shape is \[1, 9, 8\]"):
+        setup("ok.npy", shape=(1, 9, 8))
+    with pytest.raises(DataNotFoundError, match="no such file"):
+        setup("missing.npy")
+    dm = ArrayDataModule(str(tmp_path / "ok.npy"), str(tmp_path / "ok.npy"), (1, 8, 8), val_size=5)
+    dm.setup()
+    assert dm.train_data.shape == (15, 1, 8, 8) and dm.val_data.shape == (5, 1, 8, 8)
+
+
+def test_a_registered_dataset_keeps_its_image_shape():
+    from autovae.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"disagrees with mnist's images \[1, 28, 28\]"):
+        ImageDataModule("mnist", "unused", image_shape=[3, 32, 32])

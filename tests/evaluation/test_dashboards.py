@@ -56,3 +56,22 @@ def test_tensorboard_shows_the_run_locally(data_dir, tmp_path):
     assert {"val/elbo", "train/loss", "test/bound_a1_k1"} <= tags["scalars"]
     assert {"images/samples", "images/reconstructions", "images/traversals", "images/interpolations"} <= tags["images"]
     assert yaml.safe_load((out / "tensorboard" / "hparams.yaml").read_text())["posterior"] == "normal"
+    # the hparams view: the run's beliefs and status as hyperparameters, beside its scalars
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    data = {}
+    for events in (out / "tensorboard").glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        try:
+            found = acc.PluginTagToContent("hparams")
+        except KeyError:  # an event file without the hparams summaries
+            continue
+        for tag, content in found.items():
+            data[tag] = plugin_data_pb2.HParamsPluginData.FromString(content)
+    start = data["_hparams_/session_start_info"].session_start_info.hparams
+    assert start["posterior"].string_value == "normal" and start["status"].string_value == "completed"
+    assert start["latent_dim"].number_value == result["config"]["model"]["net"]["latent_dim"]
+    assert data["_hparams_/session_end_info"].session_end_info.status  # the session is closed
+    # no experiment summary: TensorBoard then builds one from every run and shows what differs first
+    assert "_hparams_/experiment" not in data

@@ -198,6 +198,18 @@ def test_a_trained_run_from_python(data_dir, tmp_path):
     assert elbo.shape == log_p.shape == (5,) and bool((log_p > elbo).all())
     with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
         trained.encode(torch.rand(5, 784))
+    # samples exported: a PNG grid, and an NPZ array that the same seed draws again exactly
+    import numpy as np
+    from PIL import Image
+
+    grid = trained.save_samples(tmp_path / "out" / "samples.png", 16)
+    assert Image.open(grid).size == (2 + 4 * 30, 2 + 4 * 30)  # torchvision's grid of 4 x 4 with padding 2
+    saved = np.load(trained.save_samples(tmp_path / "out" / "samples.npz", 16, seed=3))["images"]
+    assert saved.dtype == np.uint8 and saved.shape == (16, 1, 28, 28)
+    again = np.load(trained.save_samples(tmp_path / "again.npz", 16, seed=3))["images"]
+    assert (saved == again).all() and not list((tmp_path / "out").glob(".*partial*"))
+    with pytest.raises(ValueError, match=".png or .npz"):
+        trained.save_samples(tmp_path / "samples.jpg")
 
 
 def test_a_finished_run_evaluated_again_gives_its_figures_and_changes_nothing(data_dir, tmp_path):

@@ -60,7 +60,8 @@ def test_which_extractor_runs():
 
 def test_exact_and_bf16_features_are_cached_apart():
     class Data:
-        name, binarize, seed, val_size = "mnist", False, 0, 10000
+        name = fingerprint = "mnist"
+        binarize, seed, val_size = False, 0, 10000
     callback = FidelityMetrics(num_samples=10, isc=False)
     names = {callback._reference_cache_name(Data, 10, "test", extractor) for extractor in (EXACT, FAST, FAST_BF16)}
     assert len(names) == 3

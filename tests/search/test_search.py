@@ -243,3 +243,26 @@ def test_a_killed_trial_does_not_use_a_slot(tmp_path):
     with pytest.raises(OverBudget):
         admit(late, n_trials=2)
     assert len(counted_trials(study)) == 2
+
+
+def test_a_trial_is_a_wandb_run_grouped_by_its_study(tmp_path, data_dir):
+    """A trial's W&B run is grouped by study and named by trial number; its dashboard keys carry both."""
+    from autovae.loggers import dashboard_config
+    from autovae.search.study import Objective
+    from conftest import CONF, compose
+
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    base = ["logger=wandb", f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}"]
+    cfg = compose([*base, "search.study_name=grouped"], config_name="search")
+    space = SearchSpace(latent_dim=cfg.model.net.latent_dim, fixed=fixed_parts(base),
+                        **OmegaConf.to_container(cfg.search.space, resolve=True))
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        composed = Objective(cfg, base, space, ["bound"]).trial_config(trial)
+    assert composed.logger.wandb.group == "search-grouped" and composed.logger.wandb.job_type == "search-trial"
+    assert composed.logger.wandb.name == "grouped-trial_0000"
+    assert "evaluation.test=false" in trial.user_attrs["overrides"]
+    flat = dashboard_config(OmegaConf.to_container(composed, resolve=True), {"pairing": []})
+    assert (flat["study"], flat["trial"]) == ("grouped", 0)

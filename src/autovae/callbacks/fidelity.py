@@ -100,7 +100,7 @@ class FidelityMetrics(Callback):
 
     def _reference_cache_name(self, datamodule, n: int, split: str = "test", extractor: str | None = None) -> str:
         weights = Path(self.weights).name if self.weights else "default"
-        key = f"{datamodule.name}-{datamodule.binarize}-{n}-{extractor or self.feature_extractor}-{weights}"
+        key = f"{datamodule.fingerprint}-{datamodule.binarize}-{n}-{extractor or self.feature_extractor}-{weights}"
         if split != "test":  # validation images depend on the seed's split
             key += f"-{split}-{datamodule.seed}-{datamodule.val_size}"
         return "autovae-" + hashlib.sha1(key.encode()).hexdigest()[:16]

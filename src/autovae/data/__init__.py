@@ -3,10 +3,9 @@ from __future__ import annotations
 
 
 def datamodule_from(cfg):
-    """The LightningDataModule of a composed config (its image_shape is read by the model, not passed on)."""
+    """The LightningDataModule of a composed config (its image_shape, read by the model too, is checked
+    against the images it loads)."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    node = OmegaConf.to_container(cfg.dataset, resolve=True)
-    node.pop("image_shape", None)  # a fact of the dataset, read by the model's config
-    return instantiate(node)
+    return instantiate(OmegaConf.to_container(cfg.dataset, resolve=True))

@@ -6,14 +6,15 @@ move to the training device once (``on_device``), and dynamic binarization draws
 from __future__ import annotations
 
 import logging
+import hashlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import lightning as L
 import torch
 
-from autovae.data.datasets import IMAGE_SHAPES, load_split, preparing, seed_from
-from autovae.errors import UnknownOptionError
+from autovae.data.datasets import IMAGE_SHAPES, LOADERS, load_array, load_split, preparing, seed_from
+from autovae.errors import ConfigError, UnknownOptionError
 
 log = logging.getLogger(__name__)
 BINARIZATIONS = ("none", "static", "dynamic")
@@ -56,10 +57,10 @@ class ImageDataModule(L.LightningDataModule):
     def __init__(self, name: str, data_dir: str, batch_size: int = 1000, eval_batch_size: int | None = None,
                  binarize: str = "none", seed_dir: str | None = None, verify_checksums: bool = True,
                  train_subset: int | None = None, test_subset: int | None = None, on_device: bool = True,
-                 seed: int = 0, val_size: int = 10000, val_subset: int | None = None):
+                 seed: int = 0, val_size: int = 10000, val_subset: int | None = None,
+                 image_shape: Sequence[int] | None = None):
         super().__init__()
-        if name not in IMAGE_SHAPES:
-            raise UnknownOptionError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(IMAGE_SHAPES))}")
+        self._check_source(name)
         if binarize not in BINARIZATIONS:
             raise UnknownOptionError(f"unknown binarize={binarize!r}; valid: {', '.join(BINARIZATIONS)}")
         self.name, self.data_dir, self.seed_dir = name, Path(data_dir), seed_dir
@@ -70,10 +71,31 @@ class ImageDataModule(L.LightningDataModule):
             raise ValueError(f"dataset.val_size must be a number of training images (0: no validation split), "
                              f"got {val_size!r}")
         self.val_size, self.val_subset = int(val_size), val_subset
-        self.image_shape = IMAGE_SHAPES[name]
+        self.image_shape = self._shape(name, image_shape)
         self.train_data: torch.Tensor | None = None
         self.val_data: torch.Tensor | None = None
         self.test_data: torch.Tensor | None = None
+
+    @staticmethod
+    def _check_source(name: str) -> None:
+        if name not in LOADERS:
+            raise UnknownOptionError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(LOADERS))}")
+
+    @staticmethod
+    def _shape(name: str, image_shape: Sequence[int] | None) -> tuple[int, ...]:
+        registered = IMAGE_SHAPES.get(name)
+        if image_shape is not None and registered is not None and tuple(image_shape) != tuple(registered):
+            raise ConfigError(f"dataset.image_shape={list(image_shape)} disagrees with {name}'s images "
+                              f"{list(registered)}")
+        return tuple(image_shape if image_shape is not None else registered)
+
+    @property
+    def fingerprint(self) -> str:
+        """What identifies these images across runs (a cache of their features is keyed by it)."""
+        return self.name
+
+    def _load(self, train: bool) -> torch.Tensor:
+        return load_split(self.name, self.data_dir, train, self.verify_checksums)
 
     def prepare_data(self) -> None:
         if self.name in _SEED_FOLDERS:
@@ -82,7 +104,7 @@ class ImageDataModule(L.LightningDataModule):
     def _to_float(self, images: torch.Tensor, subset: int | None, static_seed: int) -> torch.Tensor:
         if subset:
             images = images[:subset]
-        x = images.float().div_(255.0)
+        x = images.float() if images.is_floating_point() else images.float().div_(255.0)
         if self.binarize == "static":
             x = torch.bernoulli(x, generator=torch.Generator().manual_seed(static_seed))
         return x
@@ -104,8 +126,11 @@ class ImageDataModule(L.LightningDataModule):
             return
         with preparing(self.data_dir):  # the jobs of a sweep share the data folder
             self.prepare_data()
-            images = load_split(self.name, self.data_dir, True, self.verify_checksums)
-            test_images = load_split(self.name, self.data_dir, False, self.verify_checksums)
+            images, test_images = self._load(True), self._load(False)
+        for what, loaded in (("training", images), ("test", test_images)):
+            if tuple(loaded.shape[1:]) != self.image_shape:
+                raise ConfigError(f"{self.name}: the {what} images have shape {tuple(loaded.shape[1:])}, but "
+                                  f"dataset.image_shape is {list(self.image_shape)}")
         train_idx, val_idx = self.split_indices(len(images))
         self.train_data = self._to_float(images[train_idx], self.train_subset, self.seed)
         self.val_data = self._to_float(images[val_idx], self.val_subset, self.seed + 2)
@@ -150,3 +175,38 @@ class ImageDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> TensorBatches:
         return self._eval_loader(self.test_data, self.seed + 1)
+
+
+class ArrayDataModule(ImageDataModule):
+    """Your own images from array files: ``.npy``, ``.npz`` (one array, or the key ``images``) or ``.pt`` (a
+    tensor), uint8 in 0-255 or floats in [0, 1], shaped (N, H, W), (N, C, H, W) or (N, H, W, C).
+    Validation images are held out of ``train_file`` as for any dataset; ``test_file`` is the test set."""
+
+    def __init__(self, train_file: str, test_file: str, image_shape: Sequence[int], name: str = "arrays", **kwargs):
+        self.train_file, self.test_file = Path(train_file), Path(test_file)
+        kwargs.setdefault("data_dir", str(self.train_file.parent))
+        super().__init__(name=name, image_shape=image_shape, **kwargs)
+
+    @staticmethod
+    def _check_source(name: str) -> None:
+        pass  # the images come from the files, not from a registered loader
+
+    @staticmethod
+    def _shape(name: str, image_shape: Sequence[int] | None) -> tuple[int, ...]:
+        if image_shape is None or len(image_shape) != 3:
+            raise ConfigError(f"dataset.image_shape must be [channels, height, width], got {image_shape!r}")
+        return tuple(int(d) for d in image_shape)
+
+    @property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha1()
+        with open(self.test_file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return f"{self.name}-{digest.hexdigest()[:16]}"
+
+    def prepare_data(self) -> None:
+        pass
+
+    def _load(self, train: bool) -> torch.Tensor:
+        return load_array(self.train_file if train else self.test_file, self.image_shape)

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from autovae.errors import DataNotFoundError, UnknownOptionError  # noqa: F401  (DataNotFoundError re-exported)
+from autovae.errors import ConfigError, DataNotFoundError, UnknownOptionError  # noqa: F401  (DataNotFoundError re-exported)
 
 log = logging.getLogger(__name__)
 LOADERS: dict[str, Callable[[Path, bool, bool], torch.Tensor]] = {}
@@ -46,6 +46,42 @@ def load_split(name: str, root: str | Path, train: bool, verify_checksums: bool 
         raise DataNotFoundError(
             f"{name}: could not read or download the data under {root.resolve()} ({err}). Without network, "
             f"place the original files there as torchvision lays them out (see docs/configuration.md, 'Data').") from err
+
+
+def load_array(path: str | Path, image_shape: tuple[int, ...]) -> torch.Tensor:
+    """Images from an array file, laid out (N, C, H, W): uint8 stays uint8, floats must lie in [0, 1].
+
+    Nothing is unpickled: ``.npy``/``.npz`` load with allow_pickle=False, ``.pt`` with weights_only=True."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: no such file (dataset.train_file / dataset.test_file)")
+    try:
+        if path.suffix == ".pt":
+            array = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            loaded = np.load(path, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                keys = list(loaded.keys())
+                if "images" not in keys and len(keys) != 1:
+                    raise ValueError(f"it holds the arrays {keys}: name the images 'images' or store one array")
+                loaded = loaded["images" if "images" in keys else keys[0]]
+            array = torch.from_numpy(np.ascontiguousarray(loaded))
+    except (ValueError, OSError, RuntimeError, EOFError) as err:  # pickled objects, a corrupt file
+        raise ConfigError(f"{path}: not a plain array of images ({err})") from err
+    if not torch.is_tensor(array):
+        raise ConfigError(f"{path}: holds a {type(array).__name__}, not a tensor of images")
+    c, h, w = image_shape
+    if array.dim() == 3 and c == 1:
+        array = array.unsqueeze(1)
+    elif array.dim() == 4 and tuple(array.shape[1:]) != (c, h, w) and tuple(array.shape[1:]) == (h, w, c):
+        array = array.permute(0, 3, 1, 2)  # channels last, as NumPy images usually are
+    if array.dtype != torch.uint8:
+        if not array.is_floating_point():
+            raise ConfigError(f"{path}: images must be uint8 (0-255) or floats in [0, 1], got {array.dtype}")
+        array = array.float()
+        if array.numel() and (array.min() < 0 or array.max() > 1):
+            raise ConfigError(f"{path}: float images must lie in [0, 1], found [{array.min():.3g}, {array.max():.3g}]")
+    return array.contiguous()
 
 
 def seed_from(source: str | Path | None, root: str | Path, folder: str) -> None:

@@ -193,6 +193,11 @@ class Objective:
         OmegaConf.set_struct(cfg, False)
         cfg.skip_completed = False
         cfg.on_error = "record"
+        study = self.cfg.search.study_name
+        cfg.search_trial = {"study": study, "number": trial.number}  # dashboards group and label trials by it
+        if (cfg.get("logger") or {}).get("wandb") is not None:
+            cfg.logger.wandb.group, cfg.logger.wandb.job_type = f"search-{study}", "search-trial"
+            cfg.logger.wandb.name = f"{study}-trial_{trial.number:04d}"
         return cfg
 
     def __call__(self, trial: optuna.Trial):
