@@ -22,7 +22,6 @@ def _pixel_sum(t: torch.Tensor, event_dims: int) -> torch.Tensor:
 
 class Likelihood(nn.Module):
     params_per_pixel = 1
-    loss_name = "NLL"
 
     def split(self, out: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Decoder output (..., P*C, H, W) -> P tensors of shape (..., C, H, W)."""
@@ -53,7 +52,6 @@ class Likelihood(nn.Module):
 class Bernoulli(Likelihood):
     """B(lambda) from logits; accepts grey levels in [0, 1] as soft targets (BCE)."""
 
-    loss_name = "BCE"
 
     def pixel_log_prob(self, x, out):
         return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none")
@@ -81,7 +79,6 @@ class FixedScaleNormal(Likelihood):
     The default variance 1/2 makes -log p exactly the seed's squared error plus log(pi)/2 per pixel.
     """
 
-    loss_name = "MSE"
 
     def __init__(self, variance: float = 0.5):
         super().__init__()
@@ -101,7 +98,6 @@ class FixedScaleNormal(Likelihood):
 class FixedScaleLaplace(Likelihood):
     """La(lambda, scale) with a fixed scale: -log p = |x - lambda| / scale + log(2 scale)."""
 
-    loss_name = "MAE"
 
     def __init__(self, scale: float = 1.0):
         super().__init__()

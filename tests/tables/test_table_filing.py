@@ -242,3 +242,24 @@ def test_every_table_judges_the_order_its_paper_prints(tmp_path):
     texts = [c.text for c in claims_of("f")]
     assert "E‖N" not in " ".join(texts) and "C‖C" not in " ".join(texts)
     assert len([c for c in claims_of("b") if c.text == "Auto is the best column (bound)"]) == 1
+
+
+@pytest.mark.parametrize("table", "abcdefg")
+def test_each_table_experiment_trains_what_its_table_files(table, tmp_path):
+    """conf/experiment/table_<x>.yaml and the table's one definition (tables/paper.py) agree: the options it
+    composes, the 14 columns it sweeps, and what a run of it trains, which files it in that table."""
+    from autovae.tables.collect import facts_of, table_of
+    from autovae.tables.paper import COLUMNS, TABLES, column_option
+
+    seed = TABLES[table]
+    cfg = compose([f"experiment=table_{table}", f"paths.output_dir={tmp_path}", "trainer.accelerator=cpu", "logger=csv"],
+                  return_hydra_config=True)
+    assert cfg.hydra.sweeper.params.column.split(",") == [column_option(c) for c in COLUMNS]
+    choices = cfg.hydra.runtime.choices
+    assert (choices.likelihood, choices.divergence) == (seed.likelihood_option, seed.divergence_option)
+    OmegaConf.set_struct(cfg, False)
+    del cfg["hydra"]
+    model = instantiate(cfg.model)
+    payload = {"config": OmegaConf.to_container(cfg, resolve=True),
+               "ran": ran_block(model, datamodule_from(cfg), SimpleNamespace(precision="bf16-mixed"), cfg)}
+    assert table_of(facts_of(payload)[0]) == (table, "")

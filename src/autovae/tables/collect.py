@@ -18,22 +18,11 @@ from typing import Any
 
 from autovae.config_migration import upgrade_config
 from autovae.results import COMPLETED, FAILED, HOW_NOT_WHAT, METRICS_FILE, as_float, canonical, flatten, without
-from autovae.tables.paper import COLUMNS, PRINTED_PROTOCOL, TABLES
+from autovae.tables.paper import COLUMNS, KL_OBJECTIVE, PRINTED_PROTOCOL, TABLES
 
 # The seed's printed setup, shared by every table.
 SEED_SETUP = {"dataset": "mnist", "model": "VAE", "latent_dim": 20,
               "architecture": {"_target_": "autovae.models.networks.mlp", "hidden": [400, 400, 400]}}
-# Per table: the likelihood with the constants its units assume, and the trained objective.
-KL_OBJECTIVE = {"name": "kl", "beta": 1.0, "samples": 1}
-TABLE_DEFINITIONS = {
-    "a": ({"name": "FixedScaleNormal", "variance": 0.5}, KL_OBJECTIVE),
-    "b": ({"name": "Bernoulli"}, KL_OBJECTIVE),
-    "c": ({"name": "FixedScaleLaplace", "scale": 1.0}, KL_OBJECTIVE),
-    "d": ({"name": "Normal"}, KL_OBJECTIVE),
-    "e": ({"name": "ContinuousBernoulli"}, KL_OBJECTIVE),
-    "f": ({"name": "Beta", "eps": 1e-3}, KL_OBJECTIVE),
-    "g": ({"name": "Bernoulli"}, {"name": "renyi", "alpha": 0.0, "samples": 50}),
-}
 # Left out when grouping runs into seeds: besides how a run computes, callbacks only add measurements
 # (FID/KID, pictures): seeds with and without FID are the same model, and the FID/KID rows name their
 # sample counts.
@@ -129,8 +118,7 @@ def table_of(facts: dict, tables: str = "abcdefg") -> tuple[str | None, str]:
         return None, mismatch
     lik, obj = facts.get("likelihood") or {}, facts.get("objective") or {}
     for table in tables:
-        want_lik, want_obj = TABLE_DEFINITIONS[table]
-        if _matches(lik, want_lik) and _matches(obj, want_obj):
+        if _matches(lik, TABLES[table].likelihood) and _matches(obj, TABLES[table].objective):
             return table, ""
     return None, f"likelihood {lik} with objective {obj} matches no seed table"
 
@@ -221,7 +209,7 @@ def record_from(payload: dict, source: str, table: str | None = None, column: st
     if column is None:
         return None, [f"{source}: not part of any seed table (its pairing is not one of the seed's columns)"]
     metrics = payload.get("metrics") or {}
-    bound_key = "test/bound_a0_k50" if table == "g" else "test/bound_a1_k1"
+    bound_key = TABLES[table].bound_key
     image_shape = facts.get("image_shape") or (config.get("dataset") or {}).get("image_shape") or (1, 28, 28)
     recon = metrics.get("test/recon_expected", metrics.get("test/recon"))
     values = {"bound": as_float(metrics.get(bound_key)) + paper_unit_offset(facts, image_shape),
@@ -314,8 +302,8 @@ def auto_table_of(payload: dict) -> tuple[str | None, str]:
     facts, _ = facts_of(payload)
     if setup_mismatch(facts):
         return None, setup_mismatch(facts)
-    table = next((t for t, (lik, obj) in TABLE_DEFINITIONS.items() if obj is KL_OBJECTIVE
-                  and _matches(facts.get("likelihood") or {}, lik)), None)
+    table = next((t for t, seed in TABLES.items() if seed.objective == KL_OBJECTIVE
+                  and _matches(facts.get("likelihood") or {}, seed.likelihood)), None)
     return table, "" if table else f"likelihood {facts.get('likelihood')} matches no seed table"
 
 

@@ -5,6 +5,8 @@ None is the seed's "—" (a failed run). Bounds are log-likelihood bounds (highe
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 COLUMNS = ["N||N", "La||N", "Lo||N", "U||N", "G||N", "E||N", "N||La", "La||La", "Lo||La", "E||La", "C||C", "U||C",
            "G||G", "Auto"]
 # recon is our E_q reconstruction (one posterior sample, so recon + KL = -L_{1,1}); recon_at_mean is the
@@ -15,16 +17,47 @@ METRICS = ["bound", "recon", "recon_at_mean", "fid", "kid"]
 # What every table's run trains in full (slides: "100 epochs"); a shorter run is not comparable.
 PRINTED_PROTOCOL = {"trainer.max_epochs": 100}
 
-# table id -> (title, likelihood class, divergence class, bound label, reconstruction label)
+
+
+@dataclass(frozen=True)
+class SeedTable:
+    """One of the seed's tables: what it trains (the likelihood with the constants its units assume,
+    and the objective, as a run's ``ran`` record states them), the config options that train it, the
+    bound it reports, and how its rows are labelled. conf/experiment/table_<id>.yaml composes these
+    options (tests/tables/test_tables.py checks it); collect.py files runs by ``likelihood`` and
+    ``objective``; render.py labels by ``title``, ``bound_label`` and ``recon_label``."""
+
+    title: str
+    likelihood: dict  # ran.likelihood of a run that belongs to the table
+    likelihood_option: str  # conf/likelihood/<option>.yaml
+    objective: dict = field(default_factory=lambda: dict(KL_OBJECTIVE))  # ran.objective
+    divergence_option: str = "kl"  # conf/divergence/<option>.yaml
+    bound_key: str = "test/bound_a1_k1"  # the metrics.json key of the bound row
+    bound_label: str = "L_{1,1}"
+    recon_label: str = "NLL"
+
+
+KL_OBJECTIVE = {"name": "kl", "beta": 1.0, "samples": 1}
 TABLES = {
-    "a": ("Likelihood N(lambda, *): unspecified normal (MSE)", "FixedScaleNormal", "KL", "L_{1,1}", "MSE"),
-    "b": ("Likelihood B(lambda): Bernoulli (BCE)", "Bernoulli", "KL", "L_{1,1}", "BCE"),
-    "c": ("Likelihood La(lambda, *): unspecified Laplace (MAE)", "FixedScaleLaplace", "KL", "L_{1,1}", "MAE"),
-    "d": ("Likelihood N(lambda, gamma^2): normal", "Normal", "KL", "L_{1,1}", "NLL"),
-    "e": ("Likelihood CB(lambda): continuous Bernoulli", "ContinuousBernoulli", "KL", "L_{1,1}", "NLL"),
-    "f": ("Likelihood Be(lambda, gamma): beta", "Beta", "KL", "L_{1,1}", "NLL"),
-    "g": ("Likelihood B(lambda), Renyi alpha=0 (IWAE)", "Bernoulli", "IWAE", "L_{0,50}", "BCE"),
+    "a": SeedTable("Likelihood N(lambda, *): unspecified normal (MSE)", {"name": "FixedScaleNormal", "variance": 0.5},
+                   "mse", recon_label="MSE"),
+    "b": SeedTable("Likelihood B(lambda): Bernoulli (BCE)", {"name": "Bernoulli"}, "bernoulli", recon_label="BCE"),
+    "c": SeedTable("Likelihood La(lambda, *): unspecified Laplace (MAE)", {"name": "FixedScaleLaplace", "scale": 1.0},
+                   "mae", recon_label="MAE"),
+    "d": SeedTable("Likelihood N(lambda, gamma^2): normal", {"name": "Normal"}, "normal"),
+    "e": SeedTable("Likelihood CB(lambda): continuous Bernoulli", {"name": "ContinuousBernoulli"},
+                   "continuous_bernoulli"),
+    "f": SeedTable("Likelihood Be(lambda, gamma): beta", {"name": "Beta", "eps": 1e-3}, "beta"),
+    "g": SeedTable("Likelihood B(lambda), Renyi alpha=0 (IWAE)", {"name": "Bernoulli"}, "bernoulli",
+                   objective={"name": "renyi", "alpha": 0.0, "samples": 50}, divergence_option="iwae",
+                   bound_key="test/bound_a0_k50", bound_label="L_{0,50}", recon_label="BCE"),
 }
+
+
+def column_option(column: str) -> str:
+    """The conf/column/<option>.yaml of a printed column: "N||N" -> "N_N", "Auto" -> "auto"."""
+    return "auto" if column == "Auto" else column.replace("||", "_")
+
 
 _ = None
 PAPER = {

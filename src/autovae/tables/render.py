@@ -111,7 +111,7 @@ def failed_runs(collection: Collection) -> list[str]:
 
 
 def metric_labels(table: str, samples: str = "") -> dict[str, str]:
-    _, _, _, bound_label, recon_label = TABLES[table]
+    bound_label, recon_label = TABLES[table].bound_label, TABLES[table].recon_label
     return {"bound": bound_label, "recon": f"{recon_label} (E_q)", "recon_at_mean": f"{recon_label} (at the posterior mean)",
             "fid": f"FID{samples}", "kid": f"KID{samples}"}
 
@@ -154,7 +154,7 @@ def markdown(collection: Collection) -> str:
         parts.append("\n**Runs of any length are filed here (protocol=any): these numbers are not comparable "
                      "with the paper's.**\n")
     for t in tables_present(collection):
-        parts.append(f"\n## ({t}) {TABLES[t][0]}\n")
+        parts.append(f"\n## ({t}) {TABLES[t].title}\n")
         for metric, label in metric_labels(t, fidelity_samples(collection, t)).items():
             parts.append(f"\n### ({t}) {label}\n\n" + metric_frame(t, metric, table_cells).to_markdown(
                 index=False, disable_numparse=True, colalign=("left", "left", "right", "right", "right")))
@@ -184,7 +184,7 @@ def latex(collection: Collection) -> str:
         for metric, label in metric_labels(t, fidelity_samples(collection, t)).items():
             frame = metric_frame(t, metric, table_cells).map(_tex_escape)
             frame.columns = [_tex_escape(c) for c in frame.columns]
-            out.append(f"% ({t}) {TABLES[t][0]}: {label}\n"
+            out.append(f"% ({t}) {TABLES[t].title}: {label}\n"
                        + frame.style.hide(axis="index").to_latex(hrules=True, column_format="lllrr"))
     return "\n".join(out)
 
