@@ -16,8 +16,7 @@ from torch.distributions import kl_divergence
 
 from autovae.errors import ConfigError
 
-from autovae.objectives import (LogLikelihood, full_precision, log_weights, renyi_bound,  # noqa: F401
-                                sample_with_log_prob)
+from autovae.objectives import LogLikelihood, full_precision, log_weights, renyi_bound
 
 
 @dataclass

@@ -25,7 +25,7 @@ from autovae.callbacks.fidelity import FidelityMetrics
 from autovae.checkpoints import Resumable, remove_partial_writes, resumable, usable_checkpoint
 from autovae.config_checks import check_config
 from autovae.errors import AutovaeError, traceback_to_log_file
-from autovae.data import datamodule_from  # noqa: F401  (re-exported for older scripts)
+from autovae.data import datamodule_from
 from autovae.models.module import DivergedError
 from autovae.results import COMPLETED, FAILED, RUNNING, TERMINATED, write_json_atomic
 from autovae.loggers import dashboard_config, finish_loggers

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from autovae.errors import ConfigError, DataNotFoundError, UnknownOptionError  # noqa: F401  (DataNotFoundError re-exported)
+from autovae.errors import ConfigError, DataNotFoundError, UnknownOptionError
 
 log = logging.getLogger(__name__)
 LOADERS: dict[str, Callable[[Path, bool, bool], torch.Tensor]] = {}

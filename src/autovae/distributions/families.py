@@ -11,7 +11,7 @@ import torch
 from torch import distributions as D
 
 from autovae.distributions.logistic import Logistic
-from autovae.errors import UnknownOptionError  # noqa: F401  (re-exported: its historical home)
+from autovae.errors import UnknownOptionError
 
 FAMILIES: dict[str, type["Family"]] = {}
 
@@ -45,7 +45,6 @@ class Family:
     symbol: str = ""
     prior_growth: str | None = None
     finite_expectations: dict[str, float] = {"square": math.inf, "abs": math.inf, "log": math.inf, "exp_neg": math.inf}
-    uses_loc: bool = True
 
     @staticmethod
     def build(loc: torch.Tensor, scale: torch.Tensor) -> D.Distribution:
@@ -124,7 +123,6 @@ class ExponentialFamily(Family):
     """E(sigma): a scale family with mean sigma on [0, inf); the encoder's location is unused."""
 
     symbol = "E"
-    uses_loc = False
 
     @staticmethod
     def build(loc, scale):

@@ -95,9 +95,5 @@ def conv(image_shape: Sequence[int], latent_dim: int, params_per_pixel: int = 1,
             FlattenLeading(decoder, 1, (params_per_pixel * c, h, w)))
 
 
-def parameter_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def pixels(image_shape: Sequence[int]) -> int:
     return math.prod(image_shape)

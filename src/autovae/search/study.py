@@ -101,10 +101,6 @@ def _rdb_storage_with_retry(url: str, heartbeat_interval: int, grace_period: int
     raise AssertionError("unreachable")
 
 
-def storage_url(cfg: DictConfig) -> str:
-    return cfg.search.storage or str(Path(cfg.paths.log_dir) / "search" / f"{cfg.search.study_name}.journal")
-
-
 def recover_stale_trials(study: optuna.Study) -> int:
     """Journal storage has no heartbeat: trials left RUNNING by a dead worker on this host are failed
     and their parameters enqueued again, so a killed worker loses no trial."""

@@ -229,7 +229,7 @@ def record_from(payload: dict, source: str, table: str | None = None, column: st
 NOT_COMPARABLE = "not comparable with the paper: "
 
 
-def _add(out: Collection, payload: dict, source: str, **kwargs) -> None:
+def add_record(out: Collection, payload: dict, source: str, **kwargs) -> None:
     problem = malformed(payload)
     if problem:
         out.problems.append(f"{source}: malformed {METRICS_FILE} ({problem})")
@@ -270,7 +270,7 @@ def collect_runs(root: str | Path, protocol: bool = True) -> Collection:
         if status not in (COMPLETED, FAILED):
             out.problems.append(f"{run_dir}: status {status!r}, not finished")
             continue
-        _add(out, payload, str(run_dir), protocol=protocol)
+        add_record(out, payload, str(run_dir), protocol=protocol)
     return out
 
 
@@ -292,7 +292,7 @@ def collect_wandb(project: str, protocol: bool = True, api=None) -> Collection:
         status = COMPLETED if run.state == "finished" else FAILED
         payload = {"config": logged["config"], "ran": logged["ran"], "status": status,
                    "metrics": {k: v for k, v in dict(run.summary).items() if isinstance(v, (int, float))}}
-        _add(out, payload, source, protocol=protocol)
+        add_record(out, payload, source, protocol=protocol)
     return out
 
 
@@ -305,10 +305,6 @@ def auto_table_of(payload: dict) -> tuple[str | None, str]:
     table = next((t for t, seed in TABLES.items() if seed.objective == KL_OBJECTIVE
                   and _matches(facts.get("likelihood") or {}, seed.likelihood)), None)
     return table, "" if table else f"likelihood {facts.get('likelihood')} matches no seed table"
-
-
-def add_record(out: Collection, payload: dict, source: str, **kwargs) -> None:
-    _add(out, payload, source, **kwargs)
 
 
 __all__ = ["Collection", "RunRecord", "add_record", "auto_table_of", "collect_runs", "collect_wandb", "record_from",
