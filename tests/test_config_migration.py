@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from autovae.config_migration import upgrade_config, upgrade_folder
 from autovae.results import canonical, flatten, read_metrics, without
-from autovae.run_folder import MAY_CHANGE_ON_RESUME
+from autovae.results import MAY_CHANGE_ON_RESUME
 from autovae.tables.collect import collect_runs
 from autovae.tables.render import cells
 

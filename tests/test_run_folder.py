@@ -125,7 +125,7 @@ def test_an_unknown_option_lists_the_valid_ones_without_a_traceback(data_dir, tm
 def test_a_fused_optimizer_is_the_same_configuration_for_resume_and_tables():
     """Runs made before Adam was fused by default resume and group with today's: same update, another kernel."""
     from autovae.run_folder import config_hash
-    from autovae.tables.collect import NOT_PART_OF_A_GROUP
+    from autovae.results import NOT_PART_OF_A_GROUP
 
     adam = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-4}
     before, today = {"model": {"optimizer": adam}}, {"model": {"optimizer": {**adam, "fused": True}}}

@@ -35,8 +35,19 @@ def swept_dirname(sweep_dir: str) -> str:
         swept |= set((OmegaConf.select(sweep, "hydra.sweeper.params") or {}).keys())
     except Exception:  # no multirun.yaml (a single run) or an unreadable one
         swept = set()
-    chosen = [o for o in task if o.lstrip("+~").split("=", 1)[0] in swept]
-    return job_dirname(",".join(chosen) if chosen else job.job.override_dirname)
+    chosen = [o for o in task if _key(o) in swept]
+    # as Hydra's override_dirname, sorted, less the keys that say how a run computes, not what
+    return job_dirname(",".join(chosen or sorted(o for o in task if not _how_not_what(_key(o)))))
+
+
+def _key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def _how_not_what(key: str) -> bool:
+    from autovae.results import NOT_IN_A_FOLDER_NAME
+
+    return any(key == p or key.startswith(p + ".") for p in NOT_IN_A_FOLDER_NAME)
 
 
 def wandb_group(mode: str, sweep_name: str) -> str | None:

@@ -26,13 +26,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from autovae.errors import RunFolderError
-from autovae.results import COMPLETED, HOW_NOT_WHAT, canonical, flatten, without
+from autovae.results import COMPLETED, MAY_CHANGE_ON_RESUME, canonical, flatten, without
 
 log = logging.getLogger(__name__)
 
-# What may change between a start and its resumption without changing what the run computes.
-MAY_CHANGE_ON_RESUME = (*HOW_NOT_WHAT, "trainer.max_epochs", "callbacks.progress_bar", "callbacks.images",
-                        "callbacks.lr_monitor", "callbacks.model_checkpoint")
 RECORD, HYDRA, LOCK = ".hydra-run", ".hydra", ".lock"
 
 

@@ -17,16 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from autovae.config_migration import upgrade_config
-from autovae.results import COMPLETED, FAILED, HOW_NOT_WHAT, METRICS_FILE, as_float, canonical, flatten, without
+from autovae.results import COMPLETED, FAILED, METRICS_FILE, NOT_PART_OF_A_GROUP, as_float, canonical, flatten, without
 from autovae.tables.paper import COLUMNS, KL_OBJECTIVE, PRINTED_PROTOCOL, TABLES
 
 # The seed's printed setup, shared by every table.
 SEED_SETUP = {"dataset": "mnist", "model": "VAE", "latent_dim": 20,
               "architecture": {"_target_": "autovae.models.networks.mlp", "hidden": [400, 400, 400]}}
-# Left out when grouping runs into seeds: besides how a run computes, callbacks only add measurements
-# (FID/KID, pictures): seeds with and without FID are the same model, and the FID/KID rows name their
-# sample counts.
-NOT_PART_OF_A_GROUP = (*HOW_NOT_WHAT, "seed", "dataset.seed", "callbacks", "column")
 
 
 @dataclass
