@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import math
 
 import torch
-from torch.distributions import kl_divergence
+from autovae.distributions.kl import analytic_kl
 
 from autovae.errors import ConfigError
 
@@ -26,13 +26,6 @@ class Objective:
     reconstruction: torch.Tensor  # (B,) -E_q log p(x | z)
     kl: torch.Tensor  # (B,) KL(q || p), closed form or Monte Carlo
     log_weights: torch.Tensor | None  # (S, B) log p(x, z) - log q(z | x), where the objective computed them
-
-
-def analytic_kl(posterior, prior) -> torch.Tensor | None:
-    try:
-        return kl_divergence(posterior, prior)
-    except (NotImplementedError, TypeError):
-        return None
 
 
 def _checked_samples(samples) -> int:

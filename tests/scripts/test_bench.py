@@ -67,3 +67,22 @@ def test_the_breakdowns_matrix_products_are_those_of_a_training_step():
     counts = counter.get_flop_counts()["Global"]
     products = sum(v for op, v in counts.items() if str(op) in ("aten.mm", "aten.addmm"))
     assert products == counter.get_total_flops() == bench.gemm_flops(bench._gemm_shapes(bench.BATCH))
+
+
+@pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
+def test_exact_and_bf16_fid_compared_on_trained_runs(tmp_path, data_dir):
+    from autovae.train import run
+    from conftest import compose, tiny_overrides
+
+    folders = []
+    for posterior in ("normal", "logistic"):
+        folder = tmp_path / posterior
+        assert run(compose(tiny_overrides(data_dir, folder, f"posterior={posterior}")))["status"] == "completed"
+        folders.append(str(folder))
+    out = tmp_path / "fid.json"
+    proc = run_cli("scripts/fid_precision.py", [*folders, "--samples", "12", "--json", str(out)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert len(result["runs"]) == 2 and all(r["fid_exact"] > 0 and r["fid_bf16"] > 0 for r in result["runs"])
+    assert result["max_abs_fid_diff"] == max(abs(r["fid_bf16"] - r["fid_exact"]) for r in result["runs"]) > 0
+    assert "largest |FID bf16 - exact|" in proc.stdout

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.distributions import Cauchy, Exponential, Gumbel, Laplace, Normal, Uniform, register_kl
+from torch.distributions import Cauchy, Exponential, Gumbel, Laplace, Normal, Uniform, kl_divergence, register_kl
 
 from autovae.distributions.logistic import Logistic
 
@@ -91,3 +91,19 @@ def _kl_logistic_gumbel(q, p):
     s = sigma.clamp(max=1 - 1e-6)
     # E e^{-sigma L} for a standard logistic L is B(1 - sigma, 1 + sigma) = pi sigma / sin(pi sigma)
     return _finite_below_one(sigma, mu + torch.exp(-mu) * math.pi * s / torch.sin(math.pi * s) - torch.log(s) - 2)
+
+
+def analytic_kl(q, p) -> torch.Tensor | None:
+    """KL(q || p) in closed form from torch's registry (with the forms above), or None where none is
+    registered: the one place that decides between the closed form and a Monte Carlo estimate."""
+    try:
+        return kl_divergence(q, p)
+    except NotImplementedError:
+        return None
+
+
+def kl_or_estimate(q, p, z: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """KL(q || p) in closed form where registered, else its Monte Carlo estimate at the samples ``z``
+    (S, B, k) with their log q(z) (S, B), averaged over the S samples."""
+    kl = analytic_kl(q, p)
+    return kl if kl is not None else (log_q - p.log_prob(z)).mean(0)

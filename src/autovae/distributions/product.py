@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 
 import torch
-from torch.distributions import Distribution, constraints, kl_divergence, register_kl
+from torch.distributions import Distribution, constraints, register_kl
+
+from autovae.distributions.kl import analytic_kl
 
 log = logging.getLogger(__name__)
 _MC_WARNED: set[tuple[str, str]] = set()
@@ -65,14 +67,14 @@ def monte_carlo_kl(q: Distribution, p: Distribution, samples: int) -> torch.Tens
 
 
 def block_kl(q: Distribution, p: Distribution, samples: int) -> torch.Tensor:
-    try:
-        return kl_divergence(q, p)
-    except NotImplementedError:
+    kl = analytic_kl(q, p)
+    if kl is None:
         key = (type(q).__name__, type(p).__name__)
         if key not in _MC_WARNED:
             _MC_WARNED.add(key)
             log.warning("KL(%s || %s) has no closed form: using a %d-sample Monte Carlo estimate", *key, samples)
-        return monte_carlo_kl(q, p, samples)
+        kl = monte_carlo_kl(q, p, samples)
+    return kl
 
 
 @register_kl(BlockProduct, BlockProduct)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from autovae.divergences import analytic_kl
+from autovae.distributions.kl import kl_or_estimate
 from autovae.errors import UnknownOptionError
 from autovae.objectives import full_precision, sample_with_log_prob
 
@@ -46,8 +46,7 @@ def elbo(net, x: torch.Tensor) -> torch.Tensor:
     q, p = net.posterior(x), net.prior()
     z, log_q = sample_with_log_prob(q, 1)
     ll = full_precision(net.likelihood.log_prob(x, net.decode(z)[0]))
-    kl = analytic_kl(q, p)
-    return ll - ((log_q - p.log_prob(z))[0] if kl is None else kl)
+    return ll - kl_or_estimate(q, p, z, log_q)
 
 
 def _mean_elbo(net, images: torch.Tensor, batch_size: int, seed: int) -> float:

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from autovae.divergences import Divergence, analytic_kl
+from autovae.distributions.kl import kl_or_estimate
+from autovae.divergences import Divergence
 from autovae.errors import ConfigError
 from autovae.evaluation.bounds import BoundSpec, estimate_bounds
 from autovae.evaluation.scale_refit import ScaleRefit, held_out_elbo, refit_posterior_scale
@@ -48,8 +49,7 @@ def evaluate_once(net: VAE, batch: torch.Tensor) -> Evaluation:
     z, log_q = sample_with_log_prob(q, 1)
     out = net.decode(z)[0]
     ll = full_precision(net.likelihood.log_prob(batch, out))
-    kl = analytic_kl(q, p)
-    kl = (log_q - p.log_prob(z))[0] if kl is None else kl
+    kl = kl_or_estimate(q, p, z, log_q)
     return Evaluation(q, p, ll - kl, kl, net.likelihood.reconstruction_loss(batch, out),
                       net.likelihood.reconstruction_loss(batch, net.decode(q.mean)))
 

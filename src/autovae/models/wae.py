@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from autovae.divergences import Objective, analytic_kl
+from autovae.distributions.kl import kl_or_estimate
+from autovae.divergences import Objective
 from autovae.models.vae import VAE
 
 
@@ -41,9 +42,8 @@ class WAE(VAE):
 
     def objective(self, x, divergence):
         q, p = self.posterior(x), self.prior()
-        z = q.rsample()
-        ll = self.log_likelihood_fn(x)(z[None])[0]
-        mmd = imq_mmd(z, p.sample((z.shape[0],)))
-        kl = analytic_kl(q, p)
-        kl = kl if kl is not None else (q.log_prob(z) - p.log_prob(z))
+        z = q.rsample((1,))
+        ll = self.log_likelihood_fn(x)(z)[0]
+        mmd = imq_mmd(z[0], p.sample((z.shape[1],)))
+        kl = kl_or_estimate(q, p, z, q.log_prob(z))
         return Objective(-ll.mean() + self.lam * mmd, ll - kl, -ll, kl, (ll - kl)[None])

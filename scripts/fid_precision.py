@@ -1,0 +1,69 @@
+"""Exact FID against bf16 FID on the same samples of trained runs: how far bf16 Inception features move
+FID and KID, and whether the runs' order changes (docs/performance.md).
+
+  python scripts/fid_precision.py RUN_DIR [RUN_DIR ...] [--samples 1000] [--json out.json]
+
+Each run folder must hold its checkpoint. Every run draws --samples prior samples with seed 0; both
+extractors see the same samples and the same first --samples test images.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--json")
+    p.add_argument("--weights", default=os.environ.get("AUTOVAE_INCEPTION_WEIGHTS", str(
+        ROOT.parent / "shared" / "weights" / "inception-v3-compat-fid-only.pth")))
+    args = p.parse_args(argv)
+
+    import torch
+
+    import autovae
+    from autovae.callbacks.fidelity import fidelity_metrics
+    from autovae.data import datamodule_from
+    from autovae.evaluation.sampling import to_uint8_rgb
+
+    rows, reference = [], None
+    for folder in args.runs:
+        run = autovae.load_run(folder)
+        if reference is None:
+            dm = datamodule_from(run.config)
+            dm.setup()
+            reference = to_uint8_rgb(dm.test_data[: args.samples]).cpu()
+        torch.manual_seed(0)
+        samples = to_uint8_rgb(run.sample(args.samples)).cpu()
+        row = {"run": folder}
+        for name, bf16 in (("exact", False), ("bf16", True)):
+            t0 = time.perf_counter()
+            m = fidelity_metrics(samples, reference, isc=False, feature_extractor_weights_path=args.weights, cuda=False,
+                                 bf16=bf16, kid_subset_size=min(1000, args.samples))
+            row.update({f"fid_{name}": m["fid"], f"kid_{name}": m["kid"], f"seconds_{name}": time.perf_counter() - t0})
+        rows.append(row)
+        print(f"{folder}: FID {row['fid_exact']:.3f} exact, {row['fid_bf16']:.3f} bf16; "
+              f"KID {row['kid_exact']:.5f}, {row['kid_bf16']:.5f}", flush=True)
+    order = {k: sorted(range(len(rows)), key=lambda i: rows[i][k]) for k in ("fid_exact", "fid_bf16")}
+    worst = max(abs(r["fid_bf16"] - r["fid_exact"]) for r in rows)
+    worst_kid = max(abs(r["kid_bf16"] - r["kid_exact"]) for r in rows)
+    print(f"{len(rows)} runs, {args.samples} samples each: largest |FID bf16 - exact| {worst:.3f}, "
+          f"largest |KID bf16 - exact| {worst_kid:.5f}; order by FID "
+          f"{'unchanged' if order['fid_exact'] == order['fid_bf16'] else 'changed'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"samples": args.samples, "runs": rows, "max_abs_fid_diff": worst,
+                                               "max_abs_kid_diff": worst_kid,
+                                               "order_unchanged": order["fid_exact"] == order["fid_bf16"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
