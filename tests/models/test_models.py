@@ -225,7 +225,7 @@ def test_convolutional_architectures_train_a_step(arch, shape, latent, tmp_path,
     import torch
 
     cfg = compose(tiny_overrides(data_dir, tmp_path, f"model/architecture={arch}", f"model.net.latent_dim={latent}",
-                                 f"dataset.image_shape=[{shape[0]}, {shape[1]}, {shape[2]}]", "likelihood=normal"))
+                                 "dataset=" + {32: "cifar10", 64: "celeba"}[shape[1]], "likelihood=normal"))
     module, _, _ = build(cfg)
     model = module.net
     x = torch.rand(4, *shape)
