@@ -80,12 +80,11 @@ def test_fid_and_kid_between_real_image_sets(data_dir):
     assert real_vs_real["kid"] < real_vs_noise["kid"]
 
 
-def test_inception_score_path_with_a_stand_in_classifier():
-    """IS through torch-fidelity with a small registered classifier (the shared weights' head is NaN)."""
+def register_tiny_classifier() -> None:
+    """A small classifier registered with torch-fidelity as ``autovae-tiny-test``: FID and IS paths
+    without the Inception weights."""
     import torch_fidelity
     from torch_fidelity.feature_extractor_base import FeatureExtractorBase
-
-    from autovae.callbacks.fidelity import fidelity_metrics
 
     class TinyClassifier(FeatureExtractorBase):
         def __init__(self, name, features_list, **kwargs):
@@ -113,6 +112,13 @@ def test_inception_score_path_with_a_stand_in_classifier():
             return None
 
     torch_fidelity.register_feature_extractor("autovae-tiny-test", TinyClassifier)
+
+
+def test_inception_score_path_with_a_stand_in_classifier():
+    """IS through torch-fidelity with a small registered classifier (the shared weights' head is NaN)."""
+    from autovae.callbacks.fidelity import fidelity_metrics
+
+    register_tiny_classifier()
     images = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     out = fidelity_metrics(images, images, isc=True, fid=False, kid=False, feature_extractor="autovae-tiny-test",
                            cuda=False)
@@ -238,3 +244,21 @@ def test_a_finished_run_evaluated_again_gives_its_figures_and_changes_nothing(da
     weightless = run_cli("evaluate.py", [f"run={committed}"])
     assert weightless.returncode == 2 and "holds no weights" in weightless.stderr
     assert not (committed / "evaluations").exists()
+
+
+def test_fid_shows_the_progress_of_its_features_and_none_for_a_cached_reference(tmp_path, caplog):
+    import logging
+
+    from autovae.callbacks.fidelity import fidelity_metrics
+
+    register_tiny_classifier()
+    images = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    kw = dict(isc=False, fid=True, kid=False, feature_extractor="autovae-tiny-test", cuda=False,
+              reference_cache="autovae-progress-test", cache_root=str(tmp_path))
+    caplog.set_level(logging.INFO, logger="autovae.progress")
+    for _ in range(2):
+        fidelity_metrics(images, images.flip(0), **kw)
+    lines = [r.getMessage() for r in caplog.records if r.name == "autovae.progress"]
+    generated = [m for m in lines if m.startswith("autovae-tiny-test features of generated samples: 40 of 40 images in ")]
+    reference = [m for m in lines if m.startswith("autovae-tiny-test features of reference images: 40 of 40 images in ")]
+    assert len(generated) == 2 and len(reference) == 1, lines  # the second reference came from the cache

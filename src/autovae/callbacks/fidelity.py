@@ -5,6 +5,7 @@ import hashlib
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -12,20 +13,26 @@ from torch.utils.data import Dataset
 
 from autovae.evaluation.inception import extractor_for
 from autovae.evaluation.sampling import generate, to_uint8_rgb
+from autovae.progress import ProgressTask, track
 
 log = logging.getLogger(__name__)
 
 
 class UInt8Images(Dataset):
-    """A tensor of uint8 RGB images as the Dataset torch-fidelity reads."""
+    """A tensor of uint8 RGB images as the Dataset torch-fidelity reads; ``progress`` advances by one
+    the first time torch-fidelity reads each image (its loader runs in this process: ``save_cpu_ram``;
+    it also reads image 0 once on its own to check the input)."""
 
-    def __init__(self, images: torch.Tensor):
-        self.images = images
+    def __init__(self, images: torch.Tensor, progress: ProgressTask | None = None):
+        self.images, self.progress, self._read = images, progress, set()
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def __getitem__(self, i: int) -> torch.Tensor:
+        if self.progress is not None and i not in self._read:
+            self._read.add(i)
+            self.progress.advance(1)
         return self.images[i]
 
 
@@ -34,17 +41,21 @@ def fidelity_metrics(generated: torch.Tensor, reference: torch.Tensor, *, isc: b
                      feature_extractor_weights_path: str | None = None, cuda: bool | None = None,
                      batch_size: int = 64, kid_subset_size: int = 1000, reference_cache: str | None = None,
                      cache_root: str | None = None, cpu_fast_path: bool = True,
-                     bf16: bool = False) -> dict[str, float]:
+                     bf16: bool = False, trainer: Any = None) -> dict[str, float]:
     """torch-fidelity's metrics of uint8 RGB tensors; the reference's features are cached by name.
 
     On a CPU, ``inception-v3-compat`` is computed by its fast equivalent (autovae.evaluation.inception)
-    unless ``cpu_fast_path`` is false; ``bf16`` selects that extractor's inexact bf16 form."""
+    unless ``cpu_fast_path`` is false; ``bf16`` selects that extractor's inexact bf16 form. Feature
+    extraction shows its progress beside ``trainer``'s bar (or in the log); a cached reference shows none."""
     import torch_fidelity
 
     n = min(len(generated), len(reference))
     cuda = torch.cuda.is_available() if cuda is None else cuda
     extractor = extractor_for(feature_extractor, cuda=cuda, cpu_fast_path=cpu_fast_path, bf16=bf16)
-    kwargs = dict(input1=UInt8Images(generated), input2=UInt8Images(reference), isc=isc, fid=fid, kid=kid,
+    generated_task = track(f"{extractor} features of generated samples", len(generated), trainer, unit="images")
+    reference_task = track(f"{extractor} features of reference images", len(reference), trainer, unit="images")
+    kwargs = dict(input1=UInt8Images(generated, generated_task), input2=UInt8Images(reference, reference_task),
+                  isc=isc, fid=fid, kid=kid,
                   cuda=cuda, batch_size=batch_size,
                   feature_extractor=extractor, kid_subset_size=min(kid_subset_size, n), verbose=False,
                   feature_extractor_weights_path=feature_extractor_weights_path, samples_find_deep=False,
@@ -53,7 +64,8 @@ def fidelity_metrics(generated: torch.Tensor, reference: torch.Tensor, *, isc: b
         kwargs.update(input2_cache_name=reference_cache, cache=True, cache_root=cache_root)
     else:
         kwargs.update(cache=False)
-    raw = torch_fidelity.calculate_metrics(**kwargs)
+    with generated_task, reference_task:
+        raw = torch_fidelity.calculate_metrics(**kwargs)
     names = {"inception_score_mean": "is", "inception_score_std": "is_std", "frechet_inception_distance": "fid",
              "kernel_inception_distance_mean": "kid", "kernel_inception_distance_std": "kid_std"}
     return {short: float(raw[long]) for long, short in names.items() if long in raw}
@@ -125,7 +137,7 @@ class FidelityMetrics(Callback):
                 feature_extractor_weights_path=self.weights, cuda=cuda, cpu_fast_path=self.cpu_fast_path,
                 bf16=self.bf16, batch_size=self.batch_size, kid_subset_size=self.kid_subset_size,
                 cache_root=self.cache_root, reference_cache=self._reference_cache_name(
-                    datamodule, len(reference), split, extractor))
+                    datamodule, len(reference), split, extractor), trainer=trainer)
         metrics = trainer.strategy.broadcast(metrics)
         prefix = self.prefix if split_of(pl_module) == "test" else f"{split_of(pl_module)}/"
         for name, value in metrics.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -42,8 +42,10 @@ def log_weights(model, x: torch.Tensor, samples: int, posterior=None) -> torch.T
 
 @torch.no_grad()
 def estimate_bounds(model, x: torch.Tensor, specs: Sequence[BoundSpec], chunk: int = 500,
-                    posterior=None) -> dict[str, torch.Tensor]:
-    """Per-example L_{alpha,K} for each spec from one stream of samples: spec i uses the first K_i."""
+                    posterior=None, progress: Callable[[int], Any] | None = None) -> dict[str, torch.Tensor]:
+    """Per-example L_{alpha,K} for each spec from one stream of samples: spec i uses the first K_i.
+
+    ``progress(n)`` is called after each chunk with the number of samples it drew."""
     if not specs:
         return {}
     q = posterior if posterior is not None else model.posterior(x)
@@ -56,6 +58,8 @@ def estimate_bounds(model, x: torch.Tensor, specs: Sequence[BoundSpec], chunk: i
             if spec.samples > drawn:
                 reducer.update(lw[: spec.samples - drawn])
         drawn += n
+        if progress is not None:
+            progress(n)
     return {key: reducer.result() for key, (_, reducer) in reducers.items()}
 
 

@@ -23,6 +23,7 @@ from autovae.evaluation.bounds import BoundSpec, estimate_bounds
 from autovae.evaluation.scale_refit import ScaleRefit, held_out_elbo, refit_posterior_scale
 from autovae.models.vae import VAE
 from autovae.objectives import full_precision, sample_with_log_prob
+from autovae.progress import track
 
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,11 @@ class AutoVAEModule(L.LightningModule):
         room = batch.shape[0] if self.nll_images is None else max(0, self.nll_images - self._test_seen)
         if room:
             x = batch[:room]
-            self.test_metrics["nll"].update(-estimate_bounds(self.net, x, [self.nll_spec], self._chunk(x))["nll"])
+            first = self._test_seen
+            description = f"NLL (K={self.nll_spec.samples}), images {first + 1}-{first + room}"
+            with track(description, self.nll_spec.samples, trainer=self._trainer, unit="samples") as task:
+                nll = -estimate_bounds(self.net, x, [self.nll_spec], self._chunk(x), progress=task.advance)["nll"]
+            self.test_metrics["nll"].update(nll)
 
     def on_test_epoch_end(self) -> None:
         self._log_means(self.test_metrics, self.eval_split)

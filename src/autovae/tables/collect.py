@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autovae.config_migration import upgrade_config
+from autovae.progress import track
 from autovae.results import COMPLETED, FAILED, METRICS_FILE, NOT_PART_OF_A_GROUP, as_float, canonical, flatten, without
 from autovae.tables.paper import COLUMNS, KL_OBJECTIVE, PRINTED_PROTOCOL, TABLES
 
@@ -248,26 +249,33 @@ def collect_runs(root: str | Path, protocol: bool = True) -> Collection:
     out = Collection()
     root = Path(root)
     run_dirs = {p.parent for p in root.rglob(".hydra")} | {p.parent for p in root.rglob(METRICS_FILE)}
-    for run_dir in sorted(run_dirs):
-        path = run_dir / METRICS_FILE
-        try:
-            payload = json.loads(path.read_text())
-        except FileNotFoundError:
-            out.problems.append(f"{run_dir}: no {METRICS_FILE} (never started or still writing)")
-            continue
-        except ValueError as err:
-            out.problems.append(f"{run_dir}: unreadable {METRICS_FILE} ({type(err).__name__}: {err})")
-            continue
-        problem = malformed(payload)
-        if problem:
-            out.problems.append(f"{run_dir}: malformed {METRICS_FILE} ({problem})")
-            continue
-        status = payload["status"]
-        if status not in (COMPLETED, FAILED):
-            out.problems.append(f"{run_dir}: status {status!r}, not finished")
-            continue
-        add_record(out, payload, str(run_dir), protocol=protocol)
+    with track(f"reading run folders under {root}", len(run_dirs), unit="folders") as task:
+        for run_dir in sorted(run_dirs):
+            _collect_folder(out, run_dir, protocol)
+            task.advance()
     return out
+
+
+def _collect_folder(out: Collection, run_dir: Path, protocol: bool) -> None:
+    """Files one run folder's metrics.json, or says why it cannot be filed."""
+    path = run_dir / METRICS_FILE
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        out.problems.append(f"{run_dir}: no {METRICS_FILE} (never started or still writing)")
+        return
+    except ValueError as err:
+        out.problems.append(f"{run_dir}: unreadable {METRICS_FILE} ({type(err).__name__}: {err})")
+        return
+    problem = malformed(payload)
+    if problem:
+        out.problems.append(f"{run_dir}: malformed {METRICS_FILE} ({problem})")
+        return
+    status = payload["status"]
+    if status not in (COMPLETED, FAILED):
+        out.problems.append(f"{run_dir}: status {status!r}, not finished")
+        return
+    add_record(out, payload, str(run_dir), protocol=protocol)
 
 
 def collect_wandb(project: str, protocol: bool = True, api=None) -> Collection:
