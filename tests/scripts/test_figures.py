@@ -56,3 +56,23 @@ def test_the_committed_flow_figure_is_what_its_committed_runs_render(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(out.with_suffix(".json").read_text()) == json.loads((committed / "flows.json").read_text())
     assert out.stat().st_size > 5000
+
+
+def test_the_fig2_numbers_name_their_runs_relative_to_the_file(data_dir, tmp_path):
+    """hebae_fig2.json is committed beside its runs: its keys must not be this machine's absolute paths."""
+    import json
+
+    from autovae.evaluation.figures import hebae_fig2
+    from autovae.train import build, run
+    from conftest import compose, tiny_overrides
+
+    run_dir = (tmp_path / "fig2" / "hebae" / "seed_0").resolve()
+    cfg = compose(tiny_overrides(data_dir, run_dir, "model=hebae", "trainer.max_steps=3", "callbacks.images=null",
+                                 "evaluation.bounds=[]", "model.scale_refit.steps=5"))
+    run(cfg)
+    images = build(cfg)[1]
+    images.setup("test")
+    out = tmp_path / "fig2" / "hebae_fig2.png"
+    hebae_fig2([run_dir], images.test_data[:200], out)
+    numbers = json.loads(out.with_suffix(".json").read_text())
+    assert list(numbers) == ["hebae/seed_0"] and numbers["hebae/seed_0"]["model"] == "HEBAE"

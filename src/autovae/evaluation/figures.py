@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def independence(cov: torch.Tensor, corr: torch.Tensor, collapsed_below: float =
 
 def hebae_fig2(run_dirs: list[Path], x: torch.Tensor, out: str | Path) -> Path:
     """Absolute covariance and correlation matrices of the latent means, one column per model; the
-    numbers of ``independence`` beside it in <out>.json."""
+    numbers of ``independence`` beside it in <out>.json, keyed by each run's folder relative to that
+    file's, so that the file names the runs wherever the folders are moved or committed."""
     from autovae.evaluation.restore import load_model
     from autovae.results import write_json_atomic
 
@@ -139,7 +141,7 @@ def hebae_fig2(run_dirs: list[Path], x: torch.Tensor, out: str | Path) -> Path:
         cov = torch.cov(means.T)
         std = cov.diagonal().sqrt().clamp_min(1e-12)
         corr = cov / (std[:, None] * std[None, :])
-        numbers[str(run_dir)] = {"model": type(model).__name__, "seed": int(cfg.get("seed", 0)), **independence(cov, corr)}
+        numbers[os.path.relpath(Path(run_dir).resolve(), Path(out).resolve().parent)] = {"model": type(model).__name__, "seed": int(cfg.get("seed", 0)), **independence(cov, corr)}
         cov, corr = cov.abs(), corr.abs()
         for row, (mat, title) in enumerate(((cov, "|covariance|"), (corr, "|correlation|"))):
             im = axes[row][col].imshow(mat.numpy(), cmap="viridis", vmin=0)
