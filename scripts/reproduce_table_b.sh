@@ -5,7 +5,7 @@
 #   bash scripts/reproduce_table_b.sh [stage ...]
 #   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
 #           table_a table_c table_d table_e table_f table_b_converged table_b_converged_seeds table_a_units flows
-#           hebae_fig2 hebae_fig1_epochs hebae_fig1_lambda hebae_official
+#           hebae_fig2 hebae_fig1_epochs hebae_fig1_lambda hebae_official renyi
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
 # unfinished ones from their last checkpoint, so this can be stopped and started again at will.
@@ -132,6 +132,18 @@ stage_table_b_converged_seeds() {
 # MSE row is 1/2 sum (x - lambda)^2, these runs' reconstruction rows land on it.
 stage_table_a_units() {
   EXPERIMENT=table_a sweep results/table_a_units/variance_1 $NOFID seed=0 column=N_N,Lo_N likelihood.variance=1.0
+}
+# The slides' "ELBO against the Renyi order" figure (issue #23, docs/reproduction.md): N||N at table (b)'s
+# printed setup trained by the Renyi bound of each order (K=5), seed 0; then every model's L_{alpha',50}
+# on 500 test images over the orders alpha' of scripts/plots.py, into results/renyi/renyi.{png,json}.
+stage_renyi() {
+  # shellcheck disable=SC2086,SC2016
+  $PY train.py -m experiment=table_b column=N_N logger=csv $EVAL $LAUNCH $NOFID seed=0 divergence=renyi \
+    divergence.samples=5 'divergence.alpha=-inf,0,0.5,1,2' hydra.sweep.dir=results/renyi \
+    'hydra.sweep.subdir=alpha_${divergence.alpha}/seed_${seed}'
+  local runs=()
+  for d in results/renyi/alpha_*/seed_0; do runs+=("run=$d"); done
+  $PY scripts/plots.py renyi "${runs[@]}" out=results/renyi/renyi.png
 }
 stage_table() { $PY scripts/make_table.py runs=results/table_b out=results name=table_b > /dev/null; }
 

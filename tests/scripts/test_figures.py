@@ -76,3 +76,24 @@ def test_the_fig2_numbers_name_their_runs_relative_to_the_file(data_dir, tmp_pat
     hebae_fig2([run_dir], images.test_data[:200], out)
     numbers = json.loads(out.with_suffix(".json").read_text())
     assert list(numbers) == ["hebae/seed_0"] and numbers["hebae/seed_0"]["model"] == "HEBAE"
+
+
+def test_the_renyi_figure_writes_its_numbers_beside_it(data_dir, tmp_path):
+    """plots.py renyi on a Rényi-trained run: the bound at each order in renyi.json, keyed by the run's folder."""
+    import json
+    import math
+
+    from autovae.train import run
+    from conftest import compose, tiny_overrides
+
+    run_dir = tmp_path / "renyi" / "alpha_0.5" / "seed_0"
+    run(compose(tiny_overrides(data_dir, run_dir, "divergence=renyi", "divergence.samples=2", "trainer.max_steps=20",
+                               "callbacks.images=null", "evaluation.bounds=[]")))
+    out = tmp_path / "renyi" / "renyi.png"
+    proc = run_cli("scripts/plots.py", ["renyi", f"run={run_dir}", "samples=20", "images=100", f"out={out}"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    numbers = json.loads(out.with_suffix(".json").read_text())
+    assert list(numbers["runs"]) == ["alpha_0.5/seed_0"] and numbers["samples"] == 20 and numbers["images"] == 100
+    bounds = dict(zip(numbers["alphas"], numbers["runs"]["alpha_0.5/seed_0"]["bounds"]))
+    assert all(math.isfinite(b) for b in bounds.values()) and out.exists()
+    assert bounds[0.0] > bounds[1.0]  # the IWAE bound L_{0,20} lies above the ELBO of the same model
