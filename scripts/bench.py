@@ -7,7 +7,7 @@ and in bf16 (networks under autocast, densities in fp32):
   python scripts/bench.py [--epochs 3] [--subset 60000] [--device auto|cpu|cuda] [--compile]
                           [--eval] [--fid-samples 10000] [--inception] [--skip pythae]
 
---eval adds the K=5000 NLL over 1000 test images (the code as issue #11 found it, today's code in
+--eval adds the K=5000 NLL over 1000 test images (a naive baseline, today's code in
 fp32, and the default bf16 path) and the estimated wall time of table (b) on this machine.
 --inception adds Inception-v3 features per second (torch-fidelity's extractor, autovae's exact fast
 path, its bf16 form) and, with --eval, table (b)'s wall time with FID from --fid-samples (10,000).
@@ -305,14 +305,14 @@ def breakdown_report(b: dict) -> str:
             f"below {needed:.1f} ms in both" + (" (it cannot be: the matrix products alone gain less)." if needed <= 0 else "."))
 
 
-# (name, bf16 networks, images per batch, samples per pass or None for ~1000 rows, likelihood as filed)
-NLL_VARIANTS = (("as_filed", False, 250, 500, True), ("fp32", False, 1000, None, False),
+# (name, bf16 networks, images per batch, samples per pass or None for ~1000 rows, baseline likelihood)
+NLL_VARIANTS = (("baseline", False, 250, 500, True), ("fp32", False, 1000, None, False),
                 ("default", True, 1000, None, False))
 
 
 def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) -> dict:
     """Time and memory of a K=5000 importance-sampled NLL over 1000 test images for ``variants``:
-    the code as #11 found it (fp32, 500 samples per pass, per-pixel BCE, glibc's own allocator; run
+    a naive baseline (fp32, 500 samples per pass, per-pixel BCE, glibc's own allocator; run
     in a process of its own), today's code in fp32, today's default (bf16 networks); and of drawing
     FID samples."""
     import torch
@@ -321,8 +321,8 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
     from autovae.evaluation.sampling import generate
     from autovae.likelihoods import Bernoulli, Likelihood
 
-    def bernoulli_as_filed(x, out):
-        """The Bernoulli log-likelihood as #11 found it: -BCE summed per pixel (F.softplus inside)."""
+    def bernoulli_baseline(x, out):
+        """The naive baseline's Bernoulli log-likelihood: -BCE summed per pixel (F.softplus inside)."""
         return Likelihood.log_prob(model.likelihood, x, out)
 
     dm = load_mnist(args.data_dir, 1000)
@@ -337,10 +337,10 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
     else:
         model = seed_model(device).eval()
     out = {"nll_model": args.run_dir or "untrained"}
-    for name, bf16, images, chunk, as_filed in [v for v in NLL_VARIANTS if v[0] in variants]:
+    for name, bf16, images, chunk, baseline in [v for v in NLL_VARIANTS if v[0] in variants]:
         torch.manual_seed(0)  # the same importance samples for every variant
-        if as_filed:
-            model.likelihood.log_prob = bernoulli_as_filed
+        if baseline:
+            model.likelihood.log_prob = bernoulli_baseline
         t0 = time.perf_counter()
         values = []
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16), model.densities_in_fp32():
@@ -349,7 +349,7 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
         _sync(device)
         out[f"nll_k5000_s_per_1000_images_{name}"] = time.perf_counter() - t0
         out[f"nll_{name}"] = -torch.cat(values).mean().item()
-        if as_filed:
+        if baseline:
             del model.likelihood.log_prob
     if args.fid_samples and "default" in variants:
         t0 = time.perf_counter()
@@ -414,7 +414,7 @@ def _sync(device) -> None:
 CONTENDERS = {"handwritten fp32": handwritten, "handwritten bf16": lambda a, d: handwritten(a, d, bf16=True),
               "autovae fp32": autovae, "autovae bf16": lambda a, d: autovae(a, d, precision="bf16-mixed"),
               "autovae+compile bf16": lambda a, d: autovae(a, d, compile_model=True, precision="bf16-mixed"),
-              "pythae": pythae, "nll as filed": lambda a, d: evaluation(a, d, ("as_filed",)),
+              "pythae": pythae, "nll baseline": lambda a, d: evaluation(a, d, ("baseline",)),
               "evaluation": evaluation, "table_b_run": lambda a, d: table_b_run(a, d),
               "step breakdown": step_breakdown, "inception": inception_speed}
 PARALLEL = "autovae bf16, 2 jobs x 1 thread"
@@ -472,7 +472,7 @@ def start_contender(name: str, args, threads: int | None = None) -> subprocess.P
            "--host-allocator", args.host_allocator, "--breakdown-steps", str(args.breakdown_steps)]
     cmd += ["--run-dir", args.run_dir] if args.run_dir else []
     cmd += ["--inception-images", str(args.inception_images)]
-    if name == "nll as filed":  # the allocator as #11 found it, too
+    if name == "nll baseline":  # the baseline keeps glibc's own allocator, too
         cmd[cmd.index("--host-allocator") + 1] = "system"
     env = dict(os.environ, PYTHONUNBUFFERED="1", **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -520,7 +520,7 @@ def report(rounds: dict[str, list[dict]], epochs: int = 100, fid_samples: int = 
             "| contender | s/epoch | examples/s | ratio (time) | against | peak RSS MB | peak GPU MB |",
             "|---|---|---|---|---|---|---|"]
     for name, runs in rounds.items():
-        if name in ("nll as filed", "evaluation", "table_b_run", "step breakdown", "inception"):
+        if name in ("nll baseline", "evaluation", "table_b_run", "step breakdown", "inception"):
             continue
         failed = [r for r in runs if "error" in r]
         if failed:
@@ -542,14 +542,14 @@ def report(rounds: dict[str, list[dict]], epochs: int = 100, fid_samples: int = 
                     f"job with both threads.")
     results = {name: runs[-1] for name, runs in rounds.items()}
     bf16 = statistics.median(_epoch_s(rounds, "autovae bf16")) if _epoch_s(rounds, "autovae bf16") else None
-    ev = {**results.get("nll as filed", {}), **results.get("evaluation", {})}
+    ev = {**results.get("nll baseline", {}), **results.get("evaluation", {})}
     if all(f"nll_{name}" in ev for name, *_ in NLL_VARIANTS):
         t = {name: ev[f"nll_k5000_s_per_1000_images_{name}"] for name, *_ in NLL_VARIANTS}
         nll = {name: ev[f"nll_{name}"] for name, *_ in NLL_VARIANTS}
-        rows.append(f"\nK=5000 NLL over 1000 test images ({ev['nll_model']} model): {t['as_filed']:.1f} s as #11 found it "
+        rows.append(f"\nK=5000 NLL over 1000 test images ({ev['nll_model']} model): {t['baseline']:.1f} s for the naive baseline "
                     f"(fp32, 500 samples per pass, per-pixel BCE, glibc's allocator), {t['fp32']:.1f} s with today's code in fp32, "
-                    f"{t['default']:.1f} s by default (bf16 networks): {t['as_filed'] / t['default']:.2f}x faster than "
-                    f"as filed, {t['fp32'] / t['default']:.2f}x faster than fp32; NLL {nll['as_filed']:.3f}, "
+                    f"{t['default']:.1f} s by default (bf16 networks): {t['baseline'] / t['default']:.2f}x faster than "
+                    f"the baseline, {t['fp32'] / t['default']:.2f}x faster than fp32; NLL {nll['baseline']:.3f}, "
                     f"{nll['fp32']:.3f}, {nll['default']:.3f} nats; peak RSS {ev['peak_rss_mb']:.0f} MB"
                     + (f"; {ev['generate_fid_samples_s']:.1f} s to draw the FID samples" if "generate_fid_samples_s" in ev else ""))
     if "step breakdown" in results and "error" not in results["step breakdown"]:
@@ -604,7 +604,7 @@ def main() -> int:
         return 0
     names = ["handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16", PARALLEL]
     names += (["autovae+compile bf16"] if args.compile else []) + ["pythae"]
-    names += ["nll as filed", "evaluation", "table_b_run"] if args.eval else []
+    names += ["nll baseline", "evaluation", "table_b_run"] if args.eval else []
     names += ["step breakdown"] if args.breakdown else []
     names += ["inception"] if args.inception else []
     if not (BENCH_SITE / "pythae").is_dir() and "pythae" not in args.skip:

@@ -71,13 +71,13 @@ stage_auto() {
   echo "best pairing: $comps"
   sweep results/table_b $NOFID column=auto seed=0,1,2 "pairing.components=$comps"
 }
-# Issue #11's precision study: the same runs in fp32 beside table (b)'s bf16 ones, two seeds each.
+# The precision study (docs/performance.md): the same runs in fp32 beside table (b)'s bf16 ones, two seeds each.
 stage_precision() {
   sweep results/precision_fp32 $NOFID column=N_N,Lo_N,C_C seed=0,1 trainer.precision=32-true
 }
 # More seeds of the setup that closes the gap (batch 100; = experiment=autovae_mnist_converged).
 stage_converged() { sweep results/gap/batch_100 $NOFID column=N_N seed=1,2 dataset.batch_size=100; }
-# Issue #11's wall-time target: the whole table (b) (13 fixed columns and Auto, the study's best pairing
+# The wall-time target (docs/performance.md): the whole table (b) (13 fixed columns and Auto, the study's best pairing
 # exported by search_report.py as column=searched) as ONE sweep of two 1-thread jobs, so the 14 runs
 # pack into 7 pairs; seed 3, without FID, into its own folder, timed. (The first measurement ran Auto
 # as a second sweep: results/timed_table_b/, 51.8 min.)
@@ -133,7 +133,7 @@ stage_table_b_converged_seeds() {
 stage_table_a_units() {
   EXPERIMENT=table_a sweep results/table_a_units/variance_1 $NOFID seed=0 column=N_N,Lo_N likelihood.variance=1.0
 }
-# The slides' "ELBO against the Renyi order" figure (issue #23, docs/reproduction.md): N||N at table (b)'s
+# The slides' "ELBO against the Renyi order" figure (docs/reproduction.md): N||N at table (b)'s
 # printed setup trained by the Renyi bound of each order (K=5), seed 0; then every model's L_{alpha',50}
 # on 500 test images over the orders alpha' of scripts/plots.py, into results/renyi/renyi.{png,json}.
 stage_renyi() {
@@ -147,7 +147,7 @@ stage_renyi() {
 }
 stage_table() { $PY scripts/make_table.py runs=results/table_b out=results name=table_b > /dev/null; }
 
-# The planar-flow study (issue #22, docs/flows.md): K planar flows after N||N at the converged setup
+# The planar-flow study (docs/flows.md): K planar flows after N||N at the converged setup
 # (batch 100), global flow parameters for every K and amortized ones for K = 8 and 32, seed 0, as two
 # one-thread streams; folders results/flows/K_<K>-amortized_<bool>/seed_<n>.
 flows() {  # flows <overrides...>: one stream of flow runs, one at a time
@@ -163,7 +163,7 @@ stage_flows() {
     flows model.net.flows=32 model.net.amortized=true seed=0; } &
   wait
 }
-# The HEBAE paper's MNIST experiments (issue #22, docs/hebae.md) at its setup (experiment=hebae_mnist),
+# The HEBAE paper's MNIST experiments (docs/hebae.md) at its setup (experiment=hebae_mnist),
 # into results/hebae/<figure>/...: Fig. 2 (k = 20, VAE/WAE/HEBAE, seeds 0-1, FID/KID from 1,000 samples),
 # Fig. 1a top (k in {2, 5, 10, 20}) and bottom (lambda in {0.1, ..., 10}), and the authors' variant.
 hebae() {  # hebae <folder> <subdir> <overrides...>

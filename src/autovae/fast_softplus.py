@@ -1,8 +1,8 @@
 """softplus(l) = log(1 + e^l), faster than ``F.softplus`` on CPUs, with the same value and gradient.
 
 Why not ``F.softplus``: torch's CPU kernels compute it with log1p, which on this project's AVX512
-EPYC runs about 12x slower than log (5.7 ms against 0.46 ms per 784k floats); the softplus was 22 of
-the K=5000 NLL's 49 seconds. log(1 + y) instead of log1p(y) costs at most one float32 ulp of 1
+EPYC runs about an order of magnitude slower than log, and the softplus was nearly half of the K=5000
+NLL's time (docs/performance.md). log(1 + y) instead of log1p(y) costs at most one float32 ulp of 1
 (1.2e-7 nats) per element, far below the bounds' float32 rounding, and the backward saves only the
 input instead of autograd's four intermediate tensors. Used by the pixel likelihoods, the posterior
 scales and the logistic density.

@@ -4,9 +4,8 @@ glibc's malloc serves a block above its mmap threshold (128 KiB at start, raised
 fresh pages from the kernel and returns freed heap tops beyond its trim threshold. A CPU training
 step or a pass of the importance-sampled bounds allocates and frees tensors of one to a few MiB
 (1,000 decoder rows x 784 pixels x 4 bytes = 3 MiB) hundreds of times a second, so the process keeps
-page-faulting memory it has just freed, and how often depends on the order of earlier frees. On this
-project's 2-core EPYC the same K=5000 NLL took 78-90 s or 27-30 s depending on that alone
-(docs/performance.md). Fixing the mmap threshold at 32 MiB (glibc's maximum) and the trim threshold at 1 GiB keeps
+page-faulting memory it has just freed, and how often depends on the order of earlier frees: the same
+K=5000 NLL ran about three times slower or not depending on that alone (docs/performance.md). Fixing the mmap threshold at 32 MiB (glibc's maximum) and the trim threshold at 1 GiB keeps
 the blocks in the heap for reuse; peak memory is unchanged, the process just does not shrink.
 
 This is what PyTorch's CPU performance guide gets from preloading jemalloc or tcmalloc, done here

@@ -89,7 +89,7 @@ class ClosedUniform(D.Uniform):
     """torch's Uniform with its density on the closed interval [low, high].
 
     ``low + u (high - low)`` with u < 1 can still round to ``high`` in float32; torch's half-open
-    density then gives log q = -inf and log w = +inf, which made a K=5000 NLL infinite (U||N, seed 0).
+    density then gives log q = -inf and log w = +inf, which makes a K-sample NLL infinite.
     Its KL closed forms apply unchanged (the registry dispatches on the subclass)."""
 
     def log_prob(self, value):
