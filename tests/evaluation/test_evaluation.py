@@ -82,8 +82,13 @@ def test_fid_and_kid_between_real_image_sets(data_dir):
 
 def register_tiny_classifier() -> None:
     """A small classifier registered with torch-fidelity as ``autovae-tiny-test``: FID and IS paths
-    without the Inception weights."""
+    without the Inception weights. torch-fidelity refuses a second registration of one name, so
+    the tests that share it register it once per process."""
     import torch_fidelity
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    if "autovae-tiny-test" in FEATURE_EXTRACTORS_REGISTRY:
+        return
     from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
     class TinyClassifier(FeatureExtractorBase):
