@@ -4,14 +4,14 @@ Writes <FOLDER>/evaluations/<time>.json (name=... to choose) and leaves the run'
 """
 import sys
 
-from autovae.resolvers import register
+from autovae.app.resolvers import register
 
 register()
 
 
 def main(argv: list[str]) -> int:
-    from autovae.cli import EXIT_REFUSED, known_errors, quiet_third_party, results_table
-    from autovae.evaluation.reevaluate import reevaluate
+    from autovae.app.cli import EXIT_REFUSED, known_errors, quiet_third_party, results_table
+    from autovae.app.reevaluate import reevaluate
 
     opts = [a for a in argv if not a.startswith(("run=", "name="))]
     given = dict(a.split("=", 1) for a in argv if a.startswith(("run=", "name=")))

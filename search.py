@@ -4,7 +4,7 @@ import os
 import hydra
 from omegaconf import DictConfig
 
-from autovae.resolvers import register
+from autovae.app.resolvers import register
 
 register()
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics from the Ray launcher
@@ -12,13 +12,12 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics fro
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
 def main(cfg: DictConfig) -> None:
+    import lightning  # noqa: F401  (its console handlers exist before quiet_third_party removes them)
     from hydra.core.hydra_config import HydraConfig
 
-    from autovae.cli import known_errors, quiet_third_party
+    from autovae.app.cli import known_errors, quiet_third_party
     from autovae.search.report import summary
     from autovae.search.study import run_study
-
-    import lightning  # noqa: F401  (its console handlers exist before quiet_third_party removes them)
 
     quiet_third_party()
     with known_errors(None):
@@ -27,6 +26,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from autovae.cli import run_entry_point
+    from autovae.app.cli import run_entry_point
 
     run_entry_point(main)

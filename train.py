@@ -4,7 +4,7 @@ import os
 import hydra
 from omegaconf import DictConfig
 
-from autovae.resolvers import register
+from autovae.app.resolvers import register
 
 register()
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics from the Ray launcher
@@ -12,8 +12,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics fro
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from autovae.cli import exit_if_failed, known_errors, quiet_third_party, results_table
-    from autovae.train import run
+    from autovae.app.cli import exit_if_failed, known_errors, quiet_third_party, results_table
+    from autovae.app.train import run
 
     quiet_third_party()
     with known_errors(cfg.paths.output_dir):
@@ -25,6 +25,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    from autovae.cli import run_entry_point
+    from autovae.app.cli import run_entry_point
 
     run_entry_point(main)

@@ -94,8 +94,8 @@ def autovae(args, device, compile_model: bool = False, precision: str = "32-true
     from hydra import compose, initialize_config_dir
     from lightning.pytorch.callbacks import Callback
 
-    from autovae.resolvers import register
-    from autovae.train import build
+    from autovae.app.resolvers import register
+    from autovae.app.train import build
 
     class EpochTimer(Callback):
         def __init__(self):
@@ -184,10 +184,10 @@ def seed_model(device):
     """The seed's model as autovae builds it (MLP 3 x 400, 20 latents, N||N, Bernoulli), untrained."""
     from functools import partial
 
-    from autovae.likelihoods import Bernoulli
-    from autovae.models.networks import mlp
+    from autovae.distributions.likelihoods import Bernoulli
+    from autovae.distributions.pairing import uniform_pairing
+    from autovae.models.components.networks import mlp
     from autovae.models.vae import VAE
-    from autovae.pairing import uniform_pairing
 
     return VAE(partial(mlp, hidden=HIDDEN), uniform_pairing({"name": "normal"}, {"name": "normal"}, LATENT),
                Bernoulli(), (1, 28, 28), LATENT).to(device)
@@ -239,7 +239,7 @@ def step_breakdown(args, device) -> dict:
     same step's matrix products timed alone at the same shapes (what bf16 can speed up at most)."""
     import torch
 
-    from autovae.divergences import analytic_kl
+    from autovae.inference.objectives import analytic_kl
 
     x_all = load_mnist(args.data_dir, args.subset).train_data.to(device)
     shapes = _gemm_shapes(BATCH)
@@ -317,9 +317,9 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
     FID samples."""
     import torch
 
-    from autovae.evaluation.bounds import BoundSpec, estimate_bounds
-    from autovae.evaluation.sampling import generate
-    from autovae.likelihoods import Bernoulli, Likelihood
+    from autovae.distributions.likelihoods import Bernoulli, Likelihood
+    from autovae.inference.bounds import BoundSpec, estimate_bounds
+    from autovae.inference.sampling import generate
 
     def bernoulli_baseline(x, out):
         """The naive baseline's Bernoulli log-likelihood: -BCE summed per pixel (F.softplus inside)."""
@@ -330,7 +330,7 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
     spec = BoundSpec(0.0, 5000)
     torch.manual_seed(0)
     if args.run_dir:  # a trained model: the values must agree to 0.1 nat where it matters
-        from autovae.evaluation.restore import load_model
+        from autovae.lightning.restore import load_model
 
         model = load_model(args.run_dir)[0].to(device)
         assert isinstance(model.likelihood, Bernoulli), "--run-dir: the NLL benchmark times a Bernoulli model"
@@ -429,8 +429,8 @@ def table_b_run(args, device) -> dict:
     held-out images, and the final test (L_{1,1} and L_{0,50} on 10,000 images, NLL K=5000 on 1000)."""
     from hydra import compose, initialize_config_dir
 
-    from autovae.resolvers import register
-    from autovae.train import build
+    from autovae.app.resolvers import register
+    from autovae.app.train import build
 
     register()
     overrides = ["experiment=table_b", "column=N_N", "callbacks=default", "~callbacks", "logger=csv",
@@ -453,7 +453,7 @@ def table_b_run(args, device) -> dict:
 def worker(args) -> None:
     import torch
 
-    from autovae import host_allocator
+    from autovae.lightning import host_allocator
 
     host_allocator.configure(args.host_allocator)  # every contender, the hand-written loop included
 

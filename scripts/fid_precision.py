@@ -30,9 +30,9 @@ def main(argv: list[str]) -> int:
     import torch
 
     import autovae
-    from autovae.callbacks.fidelity import fidelity_metrics
     from autovae.data import datamodule_from
-    from autovae.evaluation.sampling import to_uint8_rgb
+    from autovae.inference.sampling import to_uint8_rgb
+    from autovae.lightning.callbacks.fidelity import fidelity_metrics
 
     rows, reference = [], None
     for folder in args.runs:

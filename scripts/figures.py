@@ -9,7 +9,7 @@ A folder with no finished run is refused (exit status 1) and no figure is writte
 import sys
 from pathlib import Path
 
-from autovae.evaluation.figures import finished_runs, flow_comparison, hebae_fig1, hebae_fig2
+from autovae.paper.figures import finished_runs, flow_comparison, hebae_fig1, hebae_fig2
 
 
 def main(argv: list[str]) -> int:

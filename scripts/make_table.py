@@ -12,11 +12,11 @@ max_steps, the paper's epochs); protocol=any files every run, for a smoke test, 
 import sys
 from pathlib import Path
 
+from autovae.paper.claims import claims_markdown
+from autovae.paper.collect import Collection, collect_runs, collect_wandb
+from autovae.paper.render import clashes, failed_runs, markdown, tables_present, write_all
+from autovae.runs.atomic import write_text_atomic
 from autovae.search.auto_column import collect_study
-from autovae.tables.collect import Collection, collect_runs, collect_wandb
-from autovae.results import write_text_atomic
-from autovae.tables.claims import claims_markdown
-from autovae.tables.render import clashes, failed_runs, markdown, tables_present, write_all
 
 
 def main(argv: list[str]) -> int:

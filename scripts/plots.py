@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from autovae.evaluation.plots import bound_vs_alpha, curve_label, plot_bound_vs_alpha, plot_kl_landscapes
-from autovae.evaluation.restore import load_model
 from autovae.data import datamodule_from
-from autovae.results import write_json_atomic
+from autovae.lightning.restore import load_model
+from autovae.paper.plots import bound_vs_alpha, curve_label, plot_bound_vs_alpha, plot_kl_landscapes
+from autovae.runs.atomic import write_json_atomic
 
 PLOTS = Path(__file__).resolve().parents[1] / "outputs" / "plots"
 ALPHAS = [-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]

@@ -90,7 +90,7 @@ stage_timed() {
     column=searched,N_N,Lo_N,E_N,C_C,G_G,La_N,U_N,G_N,N_La,La_La,Lo_La,E_La,U_C
   $PY - "$start" "$(date +%s)" "$LAUNCH" "$TIMED" <<'PY'
 import json, sys
-from autovae.results import write_json_atomic
+from autovae.runs.atomic import write_json_atomic
 start, end, launch, folder = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 write_json_atomic(f"{folder}/wall.json", {"runs": 14, "launch": launch, "start_unix": start,
                   "end_unix": end, "wall_minutes": round((end - start) / 60, 1)})

@@ -36,7 +36,7 @@ def compose(overrides: list[str], config_name: str = "train", return_hydra_confi
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from autovae.resolvers import register
+    from autovae.app.resolvers import register
 
     register()  # as the entry points do before Hydra composes
 

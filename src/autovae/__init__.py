@@ -1,5 +1,7 @@
 """autovae: variational autoencoders whose posterior, prior, divergence and likelihood are configuration."""
-from autovae import distributions  # noqa: F401  (registers the KL closed forms)
+from autovae import _moved, distributions  # noqa: F401  (distributions registers the KL closed forms)
+
+_moved.install()
 
 __version__ = "0.1.0"
 

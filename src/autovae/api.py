@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from autovae.evaluation.bounds import BoundSpec, estimate_bounds
-from autovae.results import read_metrics
+from autovae.inference.bounds import BoundSpec, estimate_bounds
+from autovae.runs.record import read_metrics
 
 
 @dataclass
@@ -88,7 +88,7 @@ class TrainedRun:
 
 def load_run(folder: str | Path, map_location: str = "cpu") -> TrainedRun:
     """A run folder that holds its checkpoint (committed results hold none: ``NoWeightsError`` says so)."""
-    from autovae.evaluation.restore import load_model
+    from autovae.lightning.restore import load_model
 
     model, cfg = load_model(folder, map_location=map_location)
     return TrainedRun(Path(folder), model, cfg, read_metrics(Path(folder)) or {})

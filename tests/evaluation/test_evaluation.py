@@ -1,16 +1,16 @@
 """Bounds, q_EW sampling, pictures and torch-fidelity metrics on a briefly trained model."""
 import json
-from pathlib import Path
 import math
+from pathlib import Path
 
 import pytest
 import torch
-
-from autovae.divergences import renyi_bound
-from autovae.evaluation.bounds import BoundSpec, estimate_bound, log_weights
-from autovae.evaluation.sampling import importance_weighted_latents, to_uint8_rgb
-from autovae.train import build
 from conftest import SHARED, compose, run_cli, tiny_overrides
+
+from autovae.app.train import build
+from autovae.inference.bounds import BoundSpec, estimate_bound, log_weights
+from autovae.inference.objectives import renyi_bound
+from autovae.inference.sampling import importance_weighted_latents, to_uint8_rgb
 
 WEIGHTS = SHARED / "weights" / "inception-v3-compat-fid-only.pth"
 
@@ -66,8 +66,8 @@ def test_uint8_rgb_conversion():
 
 @pytest.mark.skipif(not WEIGHTS.exists(), reason="shared Inception weights missing")
 def test_fid_and_kid_between_real_image_sets(data_dir):
-    from autovae.callbacks.fidelity import fidelity_metrics
     from autovae.data.datasets import load_split
+    from autovae.lightning.callbacks.fidelity import fidelity_metrics
 
     real = load_split("mnist", data_dir, train=False)
     a = to_uint8_rgb(real[:10].float() / 255)
@@ -121,7 +121,7 @@ def register_tiny_classifier() -> None:
 
 def test_inception_score_path_with_a_stand_in_classifier():
     """IS through torch-fidelity with a small registered classifier (the shared weights' head is NaN)."""
-    from autovae.callbacks.fidelity import fidelity_metrics
+    from autovae.lightning.callbacks.fidelity import fidelity_metrics
 
     register_tiny_classifier()
     images = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
@@ -154,7 +154,7 @@ def test_train_cli_writes_fid_kid_and_pictures(data_dir, tmp_path):
 
 
 def test_kl_landscape_and_renyi_plot(trained, tmp_path):
-    from autovae.evaluation.plots import bound_vs_alpha, kl_landscape, plot_bound_vs_alpha, plot_kl_landscapes
+    from autovae.paper.plots import bound_vs_alpha, kl_landscape, plot_bound_vs_alpha, plot_kl_landscapes
 
     mu, sigma = torch.linspace(-1, 1, 21), torch.linspace(0.5, 1.5, 21)
     for pair in (("normal", "normal"), ("laplace", "laplace"), ("cauchy", "cauchy")):
@@ -170,7 +170,7 @@ def test_kl_landscape_and_renyi_plot(trained, tmp_path):
 
 
 def test_a_classifier_head_that_is_not_finite_is_found(tmp_path):
-    from autovae.callbacks.fidelity import classifier_head_is_finite
+    from autovae.lightning.callbacks.fidelity import classifier_head_is_finite
 
     for name, head in (("real", torch.ones(3, 2)), ("fid_only", torch.full((3, 2), math.nan))):
         torch.save({"conv.weight": torch.ones(2, 2), "fc.weight": head, "fc.bias": torch.zeros(3)}, tmp_path / name)
@@ -184,7 +184,7 @@ def test_a_committed_run_folder_says_it_holds_no_weights():
     from pathlib import Path
 
     from autovae.errors import NoWeightsError
-    from autovae.evaluation.restore import load_model
+    from autovae.lightning.restore import load_model
 
     committed = Path(__file__).resolve().parents[2] / "results" / "table_b" / "N_N" / "seed_0"
     with pytest.raises(NoWeightsError, match="holds no weights.*overrides.yaml"):
@@ -194,7 +194,7 @@ def test_a_committed_run_folder_says_it_holds_no_weights():
 def test_a_trained_run_from_python(data_dir, tmp_path):
     """load_run gives samples, posteriors, reconstructions and log p(x) estimates that agree with the run."""
     import autovae
-    from autovae.train import run
+    from autovae.app.train import run
 
     result = run(compose(tiny_overrides(data_dir, tmp_path / "run")))
     trained = autovae.load_run(tmp_path / "run")
@@ -224,7 +224,7 @@ def test_a_trained_run_from_python(data_dir, tmp_path):
 
 
 def test_a_finished_run_evaluated_again_gives_its_figures_and_changes_nothing(data_dir, tmp_path):
-    from autovae.train import run
+    from autovae.app.train import run
 
     folder = tmp_path / "run"
     run(compose(tiny_overrides(data_dir, folder)))
@@ -254,16 +254,16 @@ def test_a_finished_run_evaluated_again_gives_its_figures_and_changes_nothing(da
 def test_fid_shows_the_progress_of_its_features_and_none_for_a_cached_reference(tmp_path, caplog):
     import logging
 
-    from autovae.callbacks.fidelity import fidelity_metrics
+    from autovae.lightning.callbacks.fidelity import fidelity_metrics
 
     register_tiny_classifier()
     images = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     kw = dict(isc=False, fid=True, kid=False, feature_extractor="autovae-tiny-test", cuda=False,
               reference_cache="autovae-progress-test", cache_root=str(tmp_path))
-    caplog.set_level(logging.INFO, logger="autovae.progress")
+    caplog.set_level(logging.INFO, logger="autovae.lightning.progress")
     for _ in range(2):
         fidelity_metrics(images, images.flip(0), **kw)
-    lines = [r.getMessage() for r in caplog.records if r.name == "autovae.progress"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "autovae.lightning.progress"]
     generated = [m for m in lines if m.startswith("autovae-tiny-test features of generated samples: 40 of 40 images in ")]
     reference = [m for m in lines if m.startswith("autovae-tiny-test features of reference images: 40 of 40 images in ")]
     assert len(generated) == 2 and len(reference) == 1, lines  # the second reference came from the cache

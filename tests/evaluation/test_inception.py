@@ -3,14 +3,14 @@ import pickle
 
 import pytest
 import torch
+from conftest import SHARED
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
-from autovae.callbacks.fidelity import FidelityMetrics, fidelity_metrics
 from autovae.data.datasets import load_split
 from autovae.evaluation.inception import EXACT, FAST, FAST_BF16, FastInceptionV3, extractor_for, resize_matrix
-from autovae.evaluation.sampling import to_uint8_rgb
-from conftest import SHARED
+from autovae.inference.sampling import to_uint8_rgb
+from autovae.lightning.callbacks.fidelity import FidelityMetrics, fidelity_metrics
 
 WEIGHTS = SHARED / "weights" / "inception-v3-compat-fid-only.pth"
 FEATURES = ["64", "192", "768", "2048"]

@@ -1,9 +1,9 @@
 """Bad values and bad data: found before anything is written, said in a line or two, and never in the
 way of the corrected run."""
 import pytest
-
-from autovae.train import run
 from conftest import SHARED, compose, run_cli, tiny_overrides
+
+from autovae.app.train import run
 
 FAST = ("trainer.max_epochs=1", "callbacks.images=null")
 MIXTURE = "pairing.components=[{{posterior: logistic, prior: normal, fraction: {a}}},{{posterior: laplace, prior: normal, fraction: {b}}}]"

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 import torch
-
-from autovae.errors import RunFolderError, UnsafeCheckpointError
-from autovae.train import run
 from conftest import ROOT, compose, run_cli, tiny_overrides
+
+from autovae.app.train import run
+from autovae.errors import RunFolderError, UnsafeCheckpointError
 
 FAST = ("trainer.max_epochs=1", "callbacks.images=null")
 
@@ -48,7 +48,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_through_ckpt_path(data_dir,
 
 
 def test_a_checkpoint_that_would_run_code_is_refused_in_a_folder_and_by_load_model(data_dir, tmp_path):
-    from autovae.evaluation.restore import load_model
+    from autovae.lightning.restore import load_model
 
     marker = tmp_path / "pwned"
     _run(data_dir, tmp_path / "run", "evaluation.test=false")

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from autovae.evaluation.restore import load_model
-from autovae.train import build, run
 from conftest import compose, tiny_overrides
+
+from autovae.app.train import build, run
+from autovae.lightning.restore import load_model
 
 
 def _metrics(out):

@@ -1,15 +1,15 @@
 """HEBAE, planar flows, WAE-MMD and beta-VAE: their math, and that each trains with each likelihood."""
 import pytest
 import torch
+from conftest import compose, tiny_overrides
 from torch.distributions import MultivariateNormal, kl_divergence
 
+from autovae.app.train import build, run
+from autovae.lightning.module import evaluate_once
 from autovae.models.flow import FlowPosterior, constrain_u, planar_step
 from autovae.models.hebae import BatchTooSmallError, empirical_moments, hebae_regularizer
-from autovae.models.module import evaluate_once
 from autovae.models.vae import VAE
 from autovae.models.wae import imq_mmd
-from autovae.train import build, run
-from conftest import compose, tiny_overrides
 
 LIKELIHOODS = ["bernoulli", "continuous_bernoulli", "mse", "mae", "normal", "laplace", "beta"]
 
@@ -169,7 +169,7 @@ def test_a_last_batch_too_short_for_the_objective_is_skipped_not_fatal(model, tr
     import logging
     import math
 
-    caplog.set_level(logging.INFO, logger="autovae.models.module")
+    caplog.set_level(logging.INFO, logger="autovae.lightning.module")
     result = run(compose(tiny_overrides(data_dir, tmp_path, f"model={model}", f"dataset.train_subset={train}",
                                         f"dataset.val_subset={val}")))
     assert result["status"] == "completed", result.get("error")

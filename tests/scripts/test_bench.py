@@ -2,7 +2,6 @@
 import json
 
 import pytest
-
 from conftest import run_cli
 
 
@@ -53,17 +52,17 @@ def test_the_breakdowns_matrix_products_are_those_of_a_training_step():
     import sys
 
     import torch
+    from conftest import ROOT
     from torch.utils.flop_counter import FlopCounterMode
 
-    from autovae.divergences import KL
-    from conftest import ROOT
+    from autovae.inference.objectives import ELBO
 
     sys.path.insert(0, str(ROOT / "scripts"))
     import bench
 
     net = bench.seed_model(torch.device("cpu"))
     with FlopCounterMode(display=False) as counter:
-        net.objective(torch.rand(bench.BATCH, 1, 28, 28), KL()).loss.backward()
+        net.objective(torch.rand(bench.BATCH, 1, 28, 28), ELBO()).loss.backward()
     counts = counter.get_flop_counts()["Global"]
     products = sum(v for op, v in counts.items() if str(op) in ("aten.mm", "aten.addmm"))
     assert products == counter.get_total_flops() == bench.gemm_flops(bench._gemm_shapes(bench.BATCH))
@@ -71,8 +70,9 @@ def test_the_breakdowns_matrix_products_are_those_of_a_training_step():
 
 @pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_exact_and_bf16_fid_compared_on_trained_runs(tmp_path, data_dir):
-    from autovae.train import run
     from conftest import compose, tiny_overrides
+
+    from autovae.app.train import run
 
     folders = []
     for posterior in ("normal", "logistic"):

@@ -12,7 +12,7 @@ def test_a_folder_without_finished_runs_writes_no_figure(tmp_path):
 def test_hebae_figures_draw_the_refitted_bound_and_tell_runs_apart(tmp_path):
     import torch
 
-    from autovae.evaluation.figures import bound_key, independence, run_label
+    from autovae.paper.figures import bound_key, independence, run_label
 
     hebae, vae = tmp_path / "hebae", tmp_path / "vae"
     for folder, header in ((hebae, "epoch,step,val/elbo,val/elbo_refit"), (vae, "epoch,step,val/elbo")):
@@ -33,15 +33,15 @@ def test_hebae_figures_draw_the_refitted_bound_and_tell_runs_apart(tmp_path):
 def test_renyi_curves_of_runs_that_share_a_pairing_are_all_drawn():
     from omegaconf import OmegaConf
 
-    from autovae.evaluation.plots import curve_label
+    from autovae.paper.plots import curve_label
 
-    renyi = OmegaConf.create({"seed": 0, "divergence": {"_target_": "autovae.divergences.Renyi", "alpha": 0.5,
+    renyi = OmegaConf.create({"seed": 0, "divergence": {"_target_": "autovae.inference.objectives.RenyiBound", "alpha": 0.5,
                                                         "samples": 5}})
-    kl = OmegaConf.create({"seed": 1, "divergence": {"_target_": "autovae.divergences.KL"}})
+    kl = OmegaConf.create({"seed": 1, "divergence": {"_target_": "autovae.inference.objectives.ELBO"}})
     curves = {}
     for cfg in (kl, renyi, renyi, kl):
         curves[curve_label(cfg, "N||N", curves)] = [0.0]
-    assert list(curves) == ["N||N", "N||N, Renyi α=0.5 K=5", "N||N, Renyi α=0.5 K=5, seed 0", "N||N, seed 1"]
+    assert list(curves) == ["N||N", "N||N, RenyiBound α=0.5 K=5", "N||N, RenyiBound α=0.5 K=5, seed 0", "N||N, seed 1"]
 
 
 def test_the_committed_flow_figure_is_what_its_committed_runs_render(tmp_path):
@@ -62,9 +62,10 @@ def test_the_fig2_numbers_name_their_runs_relative_to_the_file(data_dir, tmp_pat
     """hebae_fig2.json is committed beside its runs: its keys must not be this machine's absolute paths."""
     import json
 
-    from autovae.evaluation.figures import hebae_fig2
-    from autovae.train import build, run
     from conftest import compose, tiny_overrides
+
+    from autovae.app.train import build, run
+    from autovae.paper.figures import hebae_fig2
 
     run_dir = (tmp_path / "fig2" / "hebae" / "seed_0").resolve()
     cfg = compose(tiny_overrides(data_dir, run_dir, "model=hebae", "trainer.max_steps=3", "callbacks.images=null",
@@ -83,8 +84,9 @@ def test_the_renyi_figure_writes_its_numbers_beside_it(data_dir, tmp_path):
     import json
     import math
 
-    from autovae.train import run
     from conftest import compose, tiny_overrides
+
+    from autovae.app.train import run
 
     run_dir = tmp_path / "renyi" / "alpha_0.5" / "seed_0"
     run(compose(tiny_overrides(data_dir, run_dir, "divergence=renyi", "divergence.samples=2", "trainer.max_steps=20",

@@ -1,11 +1,11 @@
 import optuna
 import pytest
+from conftest import ROOT
 from hydra import compose, initialize_config_dir
 from optuna.distributions import FloatDistribution
 
-from autovae.resolvers import register
+from autovae.app.resolvers import register
 from autovae.search.report import SEARCHED_COLUMN, write_report
-from conftest import ROOT
 
 COMPONENTS = [{"posterior": "logistic", "prior": "normal", "fraction": 0.6},
               {"posterior": "laplace", "prior": "laplace", "fraction": 0.4}]

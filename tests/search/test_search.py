@@ -9,11 +9,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import ROOT, TINY, run_cli
 from optuna.trial import TrialState
 
 from autovae.search.space import SearchSpace, fixed_parts, valid_pairs
 from autovae.search.study import OBJECTIVES, SearchSpaceError, check_comparable, make_storage, recover_stale_trials
-from conftest import ROOT, TINY, run_cli
 
 SMALL = [a for a in TINY if not a.startswith("trainer.max_epochs")] + [
     "trainer.max_epochs=2", "callbacks.images=null", "dataset.train_subset=1000", "dataset.test_subset=200",
@@ -247,12 +247,12 @@ def test_a_killed_trial_does_not_use_a_slot(tmp_path):
 
 def test_a_trial_is_a_wandb_run_grouped_by_its_study(tmp_path, data_dir):
     """A trial's W&B run is grouped by study and named by trial number; its dashboard keys carry both."""
-    from autovae.loggers import dashboard_config
-    from autovae.search.study import Objective
     from conftest import CONF, compose
-
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
+
+    from autovae.lightning.loggers import dashboard_config
+    from autovae.search.study import TrialObjective
 
     base = ["logger=wandb", f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}"]
     cfg = compose([*base, "search.study_name=grouped"], config_name="search")
@@ -260,7 +260,7 @@ def test_a_trial_is_a_wandb_run_grouped_by_its_study(tmp_path, data_dir):
                         **OmegaConf.to_container(cfg.search.space, resolve=True))
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        composed = Objective(cfg, base, space, ["bound"]).trial_config(trial)
+        composed = TrialObjective(cfg, base, space, ["bound"]).trial_config(trial)
     assert composed.logger.wandb.group == "search-grouped" and composed.logger.wandb.job_type == "search-trial"
     assert composed.logger.wandb.name == "grouped-trial_0000"
     assert "evaluation.test=false" in trial.user_attrs["overrides"]

@@ -15,6 +15,7 @@ import torch
 
 from autovae.data.datasets import IMAGE_SHAPES, LOADERS, load_array, load_split, preparing, seed_from
 from autovae.errors import ConfigError, UnknownOptionError
+from autovae.seeds import binarization_seed, derived_seed
 
 log = logging.getLogger(__name__)
 BINARIZATIONS = ("none", "static", "dynamic")
@@ -37,7 +38,7 @@ class TensorBatches:
         epoch = self.epoch_fn() if self.epoch_fn else self._passes
         self._passes += 1
         n = self.data.shape[0]
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, epoch))
         idx = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         return idx[self.rank::self.world_size].to(self.data.device)
 
@@ -132,9 +133,9 @@ class ImageDataModule(L.LightningDataModule):
                 raise ConfigError(f"{self.name}: the {what} images have shape {tuple(loaded.shape[1:])}, but "
                                   f"dataset.image_shape is {list(self.image_shape)}")
         train_idx, val_idx = self.split_indices(len(images))
-        self.train_data = self._to_float(images[train_idx], self.train_subset, self.seed)
-        self.val_data = self._to_float(images[val_idx], self.val_subset, self.seed + 2)
-        self.test_data = self._to_float(test_images, self.test_subset, self.seed + 1)
+        self.train_data = self._to_float(images[train_idx], self.train_subset, binarization_seed(self.seed, "train"))
+        self.val_data = self._to_float(images[val_idx], self.val_subset, binarization_seed(self.seed, "val"))
+        self.test_data = self._to_float(test_images, self.test_subset, binarization_seed(self.seed, "test"))
         device = self._device()
         if device is not None and device.type != "cpu":
             self.train_data, self.val_data, self.test_data = (t.to(device) for t in
@@ -171,10 +172,10 @@ class ImageDataModule(L.LightningDataModule):
         # skips validation, and nothing is selected or pruned on held-out images.
         if not self.val_size:
             return []
-        return self._eval_loader(self.val_data, self.seed + 2)
+        return self._eval_loader(self.val_data, binarization_seed(self.seed, "val"))
 
     def test_dataloader(self) -> TensorBatches:
-        return self._eval_loader(self.test_data, self.seed + 1)
+        return self._eval_loader(self.test_data, binarization_seed(self.seed, "test"))
 
 
 class ArrayDataModule(ImageDataModule):

@@ -5,7 +5,7 @@ import torch
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import broadcast_all
 
-from autovae.fast_softplus import softplus
+from autovae.distributions.fast_softplus import softplus
 
 
 class Logistic(Distribution):

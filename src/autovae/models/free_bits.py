@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from autovae.divergences import Divergence, Objective
+from autovae.inference.objectives import Divergence, ObjectiveTerms
 from autovae.models.vae import VAE
 
 
@@ -18,7 +18,7 @@ class FreeBitsVAE(VAE):
         super().__init__(*args, **kwargs)
         self.free_nats = free_nats
 
-    def objective(self, x, divergence: Divergence) -> Objective:
+    def objective(self, x, divergence: Divergence) -> ObjectiveTerms:
         out = super().objective(x, divergence)
         return dataclasses.replace(out, loss=self._loss(out.reconstruction, out.kl))
 

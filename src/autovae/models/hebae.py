@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from autovae.divergences import Objective
 from autovae.errors import ConfigError, UnknownOptionError
-from autovae.models.networks import initialize
+from autovae.inference.objectives import ObjectiveTerms
+from autovae.models.components.networks import initialize
 from autovae.models.vae import VAE
 
 
@@ -150,4 +150,4 @@ class HEBAE(VAE):
         ll = self.log_likelihood_fn(x)(z[None])[0]
         reg = hebae_regularizer(beta, sigma)
         kl = kl_divergence(q, self.prior())  # for the comparable ELBO only
-        return Objective(-ll.mean() + self.lam * reg, ll - kl, -ll, kl, (ll - kl)[None])
+        return ObjectiveTerms(-ll.mean() + self.lam * reg, ll - kl, -ll, kl, (ll - kl)[None])

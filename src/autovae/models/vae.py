@@ -1,7 +1,7 @@
 """The VAE's generative model as plain ``nn.Module`` math: encoder -> pairing (posterior, prior) ->
 decoder -> likelihood, and the training objective the divergence makes of them.
 
-No training loop lives here: ``autovae.models.module.AutoVAEModule`` drives this class and every
+No training loop lives here: ``autovae.lightning.module.AutoVAEModule`` drives this class and every
 subclass (HEBAE, planar flows, WAE) with one loop, one set of metrics and one evaluation. A new
 model is a subclass that overrides ``posterior`` and/or ``objective`` (docs/extending.md, "Adding a model").
 """
@@ -13,10 +13,10 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from autovae.divergences import Divergence, Objective
-from autovae.likelihoods import Likelihood
-from autovae.objectives import WeightTerms, full_precision, log_weights
-from autovae.pairing import Pairing
+from autovae.distributions.likelihoods import Likelihood
+from autovae.distributions.pairing import Pairing
+from autovae.inference.log_weights import WeightTerms, full_precision, log_weights
+from autovae.inference.objectives import Divergence, ObjectiveTerms
 
 
 class VAE(nn.Module):
@@ -32,7 +32,7 @@ class VAE(nn.Module):
             image_shape=self.image_shape, latent_dim=latent_dim, params_per_pixel=likelihood.params_per_pixel,
             encoder_outputs=self.encoder_output_size())
         self._network_dtype: torch.dtype | None = None  # set by densities_in_fp32 under autocast
-        # A multiplier of the posterior's scale fitted after training (evaluation/scale_refit.py, model.scale_refit),
+        # A multiplier of the posterior's scale fitted after training (inference/scale_refit.py, model.scale_refit),
         # for models whose scale no bound trains; None (the trained scale) everywhere else.
         self.posterior_scale: torch.Tensor | None = None
 
@@ -85,7 +85,7 @@ class VAE(nn.Module):
         q = posterior if posterior is not None else self.posterior(x)
         return log_weights(q, self.prior(), self.log_likelihood_fn(x), samples)
 
-    def objective(self, x: torch.Tensor, divergence: Divergence) -> Objective:
+    def objective(self, x: torch.Tensor, divergence: Divergence) -> ObjectiveTerms:
         """The training loss and per-example bound that ``divergence`` makes of this model. In eval mode
         the same loss on held-out images (validation's ``val/loss``), without updating any state."""
         return divergence(self.posterior(x), self.prior(), self.log_likelihood_fn(x))

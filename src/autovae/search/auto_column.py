@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from autovae.results import METRICS_FILE
+from autovae.paper.collect import Collection, add_record, auto_table_of
+from autovae.runs.record import METRICS_FILE
 from autovae.search.study import make_storage
-from autovae.tables.collect import Collection, add_record, auto_table_of
 
 
 def collect_study(study_name: str, storage: str | None, log_dir: str | Path = "outputs",

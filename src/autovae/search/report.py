@@ -13,7 +13,7 @@ from omegaconf import OmegaConf  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from autovae.distributions.families import get_family  # noqa: E402
-from autovae.results import write_text_atomic  # noqa: E402
+from autovae.runs.atomic import write_text_atomic  # noqa: E402
 
 
 def _pair_label(c: dict) -> str:

@@ -13,7 +13,7 @@ from typing import Sequence
 import optuna
 
 from autovae.distributions.families import FAMILIES
-from autovae.pairing import InfiniteKLError, PairSpec, max_posterior_scale
+from autovae.distributions.pairing import InfiniteKLError, PairSpec, max_posterior_scale
 
 
 def valid_pairs() -> list[str]:
@@ -68,7 +68,7 @@ class SearchSpace:
         types = [trial.suggest_categorical(f"pair_type_{i}", self.pairs) for i in range(self.pair_types)]
         weights = [trial.suggest_float(f"weight_{i}", 0.0, 1.0) for i in range(self.pair_types)]
         total = sum(weights) or 1.0
-        from autovae.pairing import split_dimensions
+        from autovae.distributions.pairing import split_dimensions
 
         dims = split_dimensions([w / total for w in weights] if sum(weights) else [1 / len(weights)] * len(weights),
                                 self.latent_dim)

@@ -16,7 +16,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from autovae.errors import ConfigError, UnknownOptionError
-from autovae.results import COMPLETED
+from autovae.runs.record import COMPLETED
 from autovae.search.space import SearchSpace, finite, fixed_parts
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def best_so_far(study: optuna.Study) -> str:
     return f"{study.best_value:.3f} (trial {study.best_trial.number})"
 
 
-class Objective:
+class TrialObjective:
     """One trial: suggest the choices, compose train.py's config with them, train, read metrics.json."""
 
     def __init__(self, cfg: DictConfig, base_overrides: Sequence[str], space: SearchSpace, objectives: Sequence[str]):
@@ -197,7 +197,7 @@ class Objective:
         return cfg
 
     def __call__(self, trial: optuna.Trial):
-        from autovae.train import run
+        from autovae.app.train import run
 
         place = admit(trial, int(self.cfg.search.n_trials))
         cfg = self.trial_config(trial)
@@ -245,7 +245,7 @@ def run_study(cfg: DictConfig, task_overrides: Sequence[str]) -> optuna.Study:
         recovered = recover_stale_trials(study)
         if recovered:
             log.warning("re-queued %d trial(s) left running by a dead worker", recovered)
-    objective, started = Objective(cfg, base, space, objectives), time.time()
+    objective, started = TrialObjective(cfg, base, space, objectives), time.time()
     while len(counted_trials(study)) < s.n_trials and (s.timeout is None or time.time() - started < s.timeout):
         study.optimize(objective, n_trials=1, catch=(OverBudget,), gc_after_trial=True)
     return study

@@ -1,0 +1,205 @@
+"""Figures of the HEBAE paper and the planar-flow report, drawn from finished sweep runs."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from autovae.runs.record import COMPLETED, as_float, read_metrics  # noqa: E402
+
+
+def finished_runs(root: str | Path) -> list[tuple[Path, dict]]:
+    runs = []
+    for path in sorted(Path(root).rglob("metrics.json")):
+        payload = read_metrics(path.parent)
+        if payload and payload.get("status") == COMPLETED:
+            runs.append((path.parent, payload))
+    return runs
+
+
+def ran(payload: dict) -> dict:
+    """What a run trained: its ``ran`` record, or for older runs the same facts from its config."""
+    if payload.get("ran"):
+        return payload["ran"]
+    model = payload["config"]["model"]
+    net = model["net"]
+    div = model.get("divergence") or payload["config"].get("divergence") or {}
+    return {"model": net["_target_"].rsplit(".", 1)[-1], "latent_dim": net["latent_dim"],
+            "objective": {"beta": float(div.get("beta", 1.0))},
+            **({"lam": float(net["lam"])} if "lam" in net else {}),
+            **({"flows": int(net["flows"])} if "flows" in net else {})}
+
+
+def epoch_curve(run_dir: Path, key: str = "val/elbo") -> tuple[list[int], list[float]]:
+    rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
+    points = [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
+    return [p[0] + 1 for p in points], [p[1] for p in points]
+
+
+def bound_key(run_dir: Path) -> str:
+    """The per-epoch bound a run logged: val/elbo_refit where the posterior's scale is refitted (HEBAE:
+    no bound trains its scale, so its own val/elbo is set by the scale's floor), else val/elbo."""
+    header = (run_dir / "csv" / "metrics.csv").open().readline().strip().split(",")
+    return "val/elbo_refit" if "val/elbo_refit" in header else "val/elbo"
+
+
+def run_label(facts: dict, payload: dict, with_seed: bool) -> str:
+    """A legend entry that tells runs apart: the model, HEBAE's variant, whether the scale is refitted."""
+    name = facts["model"]
+    if facts.get("variant", "paper") != "paper":
+        name += f" ({facts['variant']})"
+    if facts.get("posterior_scale_refit"):
+        name += ", scale refitted"
+    if with_seed:
+        name += f", seed {payload['config'].get('seed', 0)}"
+    return name
+
+
+def final_bound(payload: dict) -> float:
+    """The test ELBO (with the refitted scale where there is one), else the last validation ELBO."""
+    metrics = payload.get("metrics") or {}
+    return as_float(metrics.get("test/elbo", metrics.get("val/elbo")))
+
+
+def hebae_fig1(root: str | Path, out: str | Path) -> Path:
+    """Top: the bound against epochs per latent size k (at lambda = 1); bottom: the final test ELBO against
+    lambda, one line per model (and seed)."""
+    runs = finished_runs(root)
+    by_k, by_lambda = defaultdict(list), defaultdict(list)
+    seeds = defaultdict(set)
+    for _, p in runs:
+        facts = ran(p)
+        seeds[(facts["model"], facts.get("variant"))].add(p["config"].get("seed", 0))
+    for run_dir, p in runs:
+        facts = ran(p)
+        lam = float(facts.get("lam", facts["objective"].get("beta", 1.0)))  # HEBAE's lambda, else the KL weight
+        label = run_label(facts, p, len(seeds[(facts["model"], facts.get("variant"))]) > 1)
+        if lam == 1.0:
+            by_k[facts["latent_dim"]].append((label, run_dir))
+        by_lambda[label].append((lam, final_bound(p)))
+    ks = sorted(by_k)
+    cols = max(len(ks), 1)
+    fig, axes = plt.subplots(2, cols, figsize=(3.2 * cols, 5.5), squeeze=False)
+    for ax, k in zip(axes[0], ks):
+        for label, run_dir in sorted(by_k[k]):
+            ax.plot(*epoch_curve(run_dir, bound_key(run_dir)), label=label)
+        ax.set_title(f"k = {k}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation ELBO")
+        ax.legend(fontsize=6)
+    ax = axes[1][0]
+    for label, points in sorted(by_lambda.items()):
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel(r"KL weight $\lambda$")
+    ax.set_ylabel("final test ELBO")
+    ax.legend(fontsize=6)
+    for extra in axes[1][1:]:
+        extra.axis("off")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)
+
+
+@torch.no_grad()
+def _latent_means(model, x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([model.posterior(b).mean for b in x.split(1000)])
+
+
+def independence(cov: torch.Tensor, corr: torch.Tensor, collapsed_below: float = 0.01) -> dict[str, float]:
+    """How far the latent means are from N(0, I)'s independence: ||Cov - I||_F, the mean absolute
+    off-diagonal correlation, and the dimensions whose means barely vary (variance below 0.01: collapsed)."""
+    k = cov.shape[0]
+    off = ~torch.eye(k, dtype=torch.bool)
+    return {"cov_minus_identity_fro": float(torch.linalg.matrix_norm(cov - torch.eye(k))),
+            "mean_abs_offdiagonal_correlation": float(corr.abs()[off].mean()),
+            "collapsed_dimensions": int((cov.diagonal() < collapsed_below).sum())}
+
+
+def hebae_fig2(run_dirs: list[Path], x: torch.Tensor, out: str | Path) -> Path:
+    """Absolute covariance and correlation matrices of the latent means, one column per model; the
+    numbers of ``independence`` beside it in <out>.json, keyed by each run's folder relative to that
+    file's, so that the file names the runs wherever the folders are moved or committed."""
+    from autovae.lightning.restore import load_model
+    from autovae.runs.atomic import write_json_atomic
+
+    fig, axes = plt.subplots(2, len(run_dirs), figsize=(3.2 * len(run_dirs), 6), squeeze=False)
+    numbers = {}
+    for col, run_dir in enumerate(run_dirs):
+        model, cfg = load_model(run_dir)
+        means = _latent_means(model, x)
+        cov = torch.cov(means.T)
+        std = cov.diagonal().sqrt().clamp_min(1e-12)
+        corr = cov / (std[:, None] * std[None, :])
+        numbers[os.path.relpath(Path(run_dir).resolve(), Path(out).resolve().parent)] = {"model": type(model).__name__, "seed": int(cfg.get("seed", 0)), **independence(cov, corr)}
+        cov, corr = cov.abs(), corr.abs()
+        for row, (mat, title) in enumerate(((cov, "|covariance|"), (corr, "|correlation|"))):
+            im = axes[row][col].imshow(mat.numpy(), cmap="viridis", vmin=0)
+            axes[row][col].set_title(f"{type(model).__name__}: {title}", fontsize=8)
+            fig.colorbar(im, ax=axes[row][col], fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    write_json_atomic(Path(out).with_suffix(".json"), numbers)
+    return Path(out)
+
+
+FLOW_BOUNDS = (("test/bound_a1_k1", "L_{1,1}"), ("test/bound_a0_k50", "L_{0,50}"), ("test/nll", "-NLL (L_{0,5000})"))
+
+
+def flow_points(root: str | Path) -> list[dict]:
+    """One row per finished run: K, global or amortized flow parameters, seed, the test bounds (the NLL as
+    a log-likelihood, -test/nll, like the bounds) and the run's wall time per epoch."""
+    rows, root = [], Path(root)
+    for run_dir, p in finished_runs(root):
+        facts, metrics = ran(p), p.get("metrics") or {}
+        row = {"run": str(run_dir.relative_to(root)), "flows": int(facts.get("flows", 0)),
+               "amortized": bool(facts.get("amortized", False)), "seed": int(p["config"].get("seed", 0)),
+               # the run's wall time (training, validation and the final K=5000 NLL) over its epochs
+               "wall_s_per_epoch_with_evaluation": (p.get("duration_s") or math.nan) / max(1, int(p.get("epochs") or 1))}
+        for key, _ in FLOW_BOUNDS:
+            if key in metrics:
+                row[key] = (-1.0 if key == "test/nll" else 1.0) * as_float(metrics[key])
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["amortized"], r["flows"], r["seed"]))
+
+
+def flow_comparison(root: str | Path, out: str | Path) -> Path:
+    """Test bounds (ELBO, IWAE, NLL estimate) against the number of planar flows K, global and amortized
+    flow parameters as separate lines (the mean over seeds); the rows beside it in <out>.json."""
+    from autovae.runs.atomic import write_json_atomic
+
+    rows = flow_points(root)
+    ks = sorted({r["flows"] for r in rows})
+    fig, axes = plt.subplots(1, len(FLOW_BOUNDS), figsize=(4.2 * len(FLOW_BOUNDS), 3.5), squeeze=False)
+    for ax, (key, label) in zip(axes[0], FLOW_BOUNDS):
+        for amortized, style in ((False, "o-"), (True, "s--")):
+            by_k = defaultdict(list)
+            for r in rows:
+                if r["amortized"] == amortized and key in r and (r["flows"] > 0 or not amortized):
+                    by_k[r["flows"]].append(r[key])
+            if amortized and 0 in {r["flows"] for r in rows}:  # K = 0 has no flow parameters: both lines start there
+                by_k[0] = [r[key] for r in rows if r["flows"] == 0 and key in r]
+            pts = sorted((ks.index(k), sum(v) / len(v)) for k, v in by_k.items() if v)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label="amortized" if amortized else "global")
+        ax.set_xticks(range(len(ks)), [str(k) for k in ks])
+        ax.set_xlabel("planar flows K (0 = the plain VAE)")
+        ax.set_title(label, fontsize=9)
+        ax.set_ylabel("test bound (nats)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    write_json_atomic(Path(out).with_suffix(".json"), rows)
+    return Path(out)
