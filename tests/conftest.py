@@ -14,6 +14,14 @@ SHARED = ROOT.parent / "shared"
 CONF = ROOT / "conf"
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# Ray runs its workers at niceness 15: on a machine whose cores are busy (a sweep beside the tests)
+# each new worker then waits minutes for CPU and the Ray tests time out. Normal priority for the
+# tests' Ray workers (the clusters they start inherit it).
+os.environ.setdefault("RAY_worker_niceness", "0")
+# Ray >= 2.5x turns on token authentication for a new local cluster and writes ~/.ray/auth_token; a
+# later `ray start` then finds the token and its own client is refused by its GCS. The tests' Ray
+# clusters run on loopback without authentication and leave the home folder alone.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 @pytest.fixture(scope="session")
