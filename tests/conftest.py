@@ -76,3 +76,13 @@ def markdown_row(md: str, heading: str, pairing: str) -> list[str]:
         if cells and cells[0] == pairing:
             return cells
     raise AssertionError(f"no row {pairing!r} under {heading!r}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that reads the real datasets (the ``data_dir`` fixture) trains or evaluates end to
+    end, so it is ``slow``: ``-m "not slow"`` leaves the quick lane of unit tests (closed forms,
+    configs, tables from records, layout)."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+

@@ -155,6 +155,7 @@ def test_validation_size_must_leave_training_images(data_dir):
     assert len(every.train_data) == 60000 and len(every.val_data) == 0 and every.val_dataloader() == []
 
 
+@pytest.mark.slow  # trains end to end; still runs in CI (deselect with -m "not slow")
 def test_your_own_arrays_train_end_to_end(tmp_path):
     """dataset=arrays: uint8 (N, H, W) training images in .npy and float channels-last test images in .npz."""
     import json
