@@ -6,7 +6,7 @@ from torch.distributions import MultivariateNormal, kl_divergence
 
 from autovae.app.train import build, run
 from autovae.lightning.module import evaluate_once
-from autovae.models.flow import FlowPosterior, constrain_u, planar_step
+from autovae.models.flow import PlanarFlowPosterior, constrain_u, planar_step
 from autovae.models.hebae import BatchTooSmallError, empirical_moments, hebae_regularizer
 from autovae.models.vae import VAE
 from autovae.models.wae import imq_mmd
@@ -69,10 +69,38 @@ def test_flow_density_tracks_the_change_of_variables():
     torch.manual_seed(2)
     base = torch.distributions.Independent(torch.distributions.Normal(torch.zeros(2), torch.ones(2)), 1)
     params = [(torch.randn(2), torch.randn(2), torch.randn(1)) for _ in range(3)]
-    z, log_q = FlowPosterior(base, params).rsample_and_log_prob(20000)
+    q = PlanarFlowPosterior(base, params)
+    z = q.rsample((20000,))
+    log_q = q.log_prob(z)
     # importance identity: E_q[p0(z) / q(z)] = 1 for a normalized density p0
     ratio = torch.exp(base.log_prob(z) - log_q).mean()
     assert ratio.item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_flow_posterior_is_a_torch_transformed_distribution_with_its_density_at_its_own_samples():
+    """The planar flows are torch Transforms: q_K is a TransformedDistribution whose log_prob at its
+    own draw is log q_0(z_0) - sum_k log|det df_k/dz|, and which refuses, with the reason, a point it
+    did not draw (a planar flow has no closed-form inverse)."""
+    base = torch.distributions.Independent(torch.distributions.Normal(torch.zeros(5, 2), torch.ones(5, 2)), 1)
+    params = [(torch.randn(2), torch.randn(2), torch.randn(1)) for _ in range(3)]
+    q = PlanarFlowPosterior(base, params)
+    assert isinstance(q, torch.distributions.TransformedDistribution) and q.batch_shape == (5,)
+    torch.manual_seed(4)
+    z = q.rsample((4,))
+    torch.manual_seed(4)
+    step = base.rsample((4,))
+    expected = base.log_prob(step)
+    for u, w, b in params:
+        step, log_det = planar_step(step, u, w, b)
+        expected = expected - log_det
+    assert torch.allclose(z, step) and torch.allclose(q.log_prob(z), expected, atol=1e-5)
+    mean = base.mean
+    for u, w, b in params:
+        mean = planar_step(mean, u, w, b)[0]
+    assert torch.allclose(q.mean, mean)
+    assert torch.allclose(q.log_prob(z), expected, atol=1e-5)  # the mean left the draw's inverse cached
+    with pytest.raises(NotImplementedError, match="no closed-form inverse"):
+        q.log_prob(torch.zeros(4, 5, 2))
 
 
 def test_flow_with_zero_flows_is_the_plain_vae(data_dir, tmp_path):

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from autovae.runs.atomic import write_json_atomic
 from autovae.runs.folder import FolderLock
 from autovae.runs.record import COMPLETED, RUNNING, read_metrics
+from autovae.runs.scan import run_folders
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 def summarize(sweep_dir: str | Path) -> dict[str, Any]:
     jobs = {}
     root = Path(sweep_dir)
-    for job_dir in sorted(p.parent for p in root.rglob(".hydra") if p.is_dir()):
+    for job_dir in run_folders(root):
         payload = read_metrics(job_dir) or {}
         status = payload.get("status", "missing")
         if status == RUNNING and not FolderLock.held(job_dir):

@@ -22,9 +22,9 @@ def full_precision(t: torch.Tensor) -> torch.Tensor:
 
 
 def sample_with_log_prob(posterior, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``samples`` reparameterized draws z (S, B, D) and log q(z | x) (S, B)."""
-    if hasattr(posterior, "rsample_and_log_prob"):  # a flow knows its density only along its samples
-        return posterior.rsample_and_log_prob(samples)
+    """``samples`` reparameterized draws z (S, B, D) and log q(z | x) (S, B). The log-density is taken
+    of the very draws, which is all a flow posterior can give (its transforms invert only their own
+    outputs)."""
     z = posterior.rsample((samples,))
     return z, posterior.log_prob(z)
 

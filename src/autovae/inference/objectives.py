@@ -1,9 +1,9 @@
-"""Discrepancy measures: the (β-weighted) KL ELBO and the variational Rényi bound.
+"""The training objectives, named after their bounds: the (β-weighted) ELBO, the variational Rényi
+bound and IWAE.
 
-Each divergence turns a posterior, a prior and a log-likelihood function into a training loss and
-a per-example bound on log p(x). Posteriors are anything with ``rsample`` and ``log_prob`` (a
-torch Distribution), or with ``rsample_and_log_prob`` (a flow, whose density is known only along
-its samples).
+Each turns a posterior, a prior and a log-likelihood function into a training loss and a
+per-example bound on log p(x). Posteriors are torch Distributions; a flow posterior is a
+TransformedDistribution whose log_prob is taken at its own samples.
 """
 from __future__ import annotations
 

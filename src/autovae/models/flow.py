@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributions import TransformedDistribution, constraints
+from torch.distributions.transforms import Transform
 
 from autovae.models.vae import VAE
 
@@ -28,35 +30,49 @@ def planar_step(z, u, w, b):
     return z + u_hat * a, log_det
 
 
-class FlowPosterior:
-    """q_K: draws z_0 from the base posterior, pushes it through the flows, tracks the density."""
+class PlanarTransform(Transform):
+    """One planar flow as a torch Transform. It is invertible (w'u_hat >= -1) but has no closed-form
+    inverse, so, as Pyro's Planar, it inverts only its own outputs (``cache_size=1``): the density of
+    a flow posterior is known at the samples it draws, which is all a bound needs."""
+
+    domain = constraints.real_vector
+    codomain = constraints.real_vector
+    bijective = True
+
+    def __init__(self, u: torch.Tensor, w: torch.Tensor, b: torch.Tensor):
+        super().__init__(cache_size=1)
+        self.u, self.w, self.b = u, w, b
+        self._log_det: tuple[torch.Tensor, torch.Tensor] | None = None  # (output, its log-det) of the last call
+
+    def _call(self, z):
+        y, log_det = planar_step(z, self.u, self.w, self.b)
+        self._log_det = (y, log_det)
+        return y
+
+    def _inverse(self, y):
+        raise NotImplementedError("a planar flow has no closed-form inverse: its posterior's log_prob is "
+                                  "known only at the samples it drew itself (rsample, then log_prob of them)")
+
+    def log_abs_det_jacobian(self, x, y):
+        if self._log_det is not None and self._log_det[0] is y:
+            return self._log_det[1]
+        return planar_step(x, self.u, self.w, self.b)[1]
+
+
+class PlanarFlowPosterior(TransformedDistribution):
+    """q_K: the base posterior pushed through K planar transforms."""
 
     def __init__(self, base, params: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
-        self.base, self.params = base, params
-
-    def _push(self, z):
-        total = torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
-        for u, w, b in self.params:
-            z, log_det = planar_step(z, u, w, b)
-            total = total + log_det
-        return z, total
-
-    def rsample_and_log_prob(self, n: int):
-        z0 = self.base.rsample((n,))
-        z, log_det = self._push(z0)
-        return z, self.base.log_prob(z0) - log_det
-
-    def rsample(self, sample_shape=torch.Size()):
-        return self._push(self.base.rsample(sample_shape))[0]
-
-    def sample(self, sample_shape=torch.Size()):
-        with torch.no_grad():
-            return self.rsample(sample_shape)
+        super().__init__(base, [PlanarTransform(u, w, b) for u, w, b in params], validate_args=False)
 
     @property
     def mean(self):
-        """The flows applied to the base posterior's centre (a point summary for reconstructions)."""
-        return self._push(self.base.mean)[0]
+        """The flows applied to the base posterior's centre (a point summary for reconstructions),
+        computed beside the transforms' caches so that it never evicts a sample's inverse."""
+        z = self.base_dist.mean
+        for t in self.transforms:
+            z = planar_step(z, t.u, t.w, t.b)[0]
+        return z
 
 
 class PlanarFlowVAE(VAE):
@@ -87,4 +103,4 @@ class PlanarFlowVAE(VAE):
         h = self.network(self.encoder, x)
         d = self.latent_dim
         base = self.pairing_posterior(h[..., :d], h[..., d:2 * d])
-        return base if self.flows == 0 else FlowPosterior(base, self._flow_params(h))
+        return base if self.flows == 0 else PlanarFlowPosterior(base, self._flow_params(h))

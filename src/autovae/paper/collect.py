@@ -21,6 +21,7 @@ from autovae.paper.tables import COLUMNS, KL_OBJECTIVE, PRINTED_PROTOCOL, TABLES
 from autovae.runs.keys import NOT_PART_OF_A_GROUP, canonical, flatten, without
 from autovae.runs.migration import upgrade_record
 from autovae.runs.record import COMPLETED, FAILED, METRICS_FILE, as_float
+from autovae.runs.scan import run_folders
 
 # The seed's printed setup, shared by every table.
 SEED_SETUP = {"dataset": "mnist", "model": "VAE", "latent_dim": 20,
@@ -248,9 +249,9 @@ def collect_runs(root: str | Path, protocol: bool = True) -> Collection:
     paper's protocol in full is listed as not comparable instead of filed."""
     out = Collection()
     root = Path(root)
-    run_dirs = {p.parent for p in root.rglob(".hydra")} | {p.parent for p in root.rglob(METRICS_FILE)}
+    run_dirs = run_folders(root)
     with track(f"reading run folders under {root}", len(run_dirs), unit="folders") as task:
-        for run_dir in sorted(run_dirs):
+        for run_dir in run_dirs:
             _collect_folder(out, run_dir, protocol)
             task.advance()
     return out

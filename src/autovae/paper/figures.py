@@ -14,14 +14,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from autovae.runs.record import COMPLETED, as_float, read_metrics  # noqa: E402
+from autovae.runs.scan import run_folders  # noqa: E402
 
 
 def finished_runs(root: str | Path) -> list[tuple[Path, dict]]:
     runs = []
-    for path in sorted(Path(root).rglob("metrics.json")):
-        payload = read_metrics(path.parent)
+    for run_dir in run_folders(root):
+        payload = read_metrics(run_dir)
         if payload and payload.get("status") == COMPLETED:
-            runs.append((path.parent, payload))
+            runs.append((run_dir, payload))
     return runs
 
 

@@ -11,12 +11,15 @@ from pathlib import Path
 from autovae.runs.atomic import write_json_atomic
 from autovae.runs.migration import upgrade_record
 from autovae.runs.record import METRICS_FILE
+from autovae.runs.scan import run_folders
 
 
 def upgrade_folder(root: str | Path) -> list[Path]:
     """Rewrites, atomically, every metrics.json under ``root`` not in today's layout; returns those rewritten."""
     rewritten = []
-    for path in sorted(Path(root).rglob(METRICS_FILE)):
+    for path in (folder / METRICS_FILE for folder in run_folders(root)):
+        if not path.is_file():
+            continue
         payload = json.loads(path.read_text())
         upgraded = upgrade_record(payload)
         if upgraded is not payload:
