@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# The workplace's shared data and weights; AUTOVAE_TEST_SHARED points elsewhere (a missing folder
+# runs the suite as on a machine without them: synthetic datasets, random Inception weights).
+SHARED = Path(os.environ.get("AUTOVAE_TEST_SHARED", ROOT.parent / "shared"))
+os.environ.setdefault("AUTOVAE_SEED_DATA_DIR", str(SHARED / "data"))  # where train.py copies archives from
+REAL_DATA = all((SHARED / "data" / name / "raw").is_dir() for name in ("MNIST", "FashionMNIST"))
 CONF = ROOT / "conf"
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -26,17 +30,47 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
-    """A writable data dir holding the original MNIST/Fashion-MNIST archives (torchvision extracts them)."""
+    """A writable data dir holding the original MNIST/Fashion-MNIST archives (torchvision extracts
+    them), or, where ../shared lacks them, synthetic archives of the same format and sizes."""
     path = Path(os.environ.get("AUTOVAE_TEST_DATA_DIR", tmp_path_factory.mktemp("data")))
-    for name in ("MNIST", "FashionMNIST"):
+    for seed, name in enumerate(("MNIST", "FashionMNIST")):
         src = SHARED / "data" / name / "raw"
-        if not src.is_dir():
-            pytest.skip(f"{src} is missing")
+        if not REAL_DATA:
+            from fake_data import write_mnist_archives
+
+            if not (path / name / "raw" / "t10k-labels-idx1-ubyte").exists():
+                write_mnist_archives(path, name, seed=seed)
+            continue
         dst = path / name / "raw"
         dst.mkdir(parents=True, exist_ok=True)
         for f in src.iterdir():
             if not (dst / f.name).exists():
                 shutil.copy2(f, dst / f.name)
+    return path
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory) -> Path:
+    """The shared FID weights, or, where ../shared lacks them, torch-fidelity's Inception v3 at its
+    random initialisation saved in the same format: the fast path must match torch-fidelity's
+    features for any weights, so every FID test runs on either."""
+    shared = SHARED / "weights" / "inception-v3-compat-fid-only.pth"
+    if shared.exists():
+        return shared
+    from unittest import mock
+
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as tfi
+
+    torch.manual_seed(0)
+    with mock.patch.object(tfi, "load_state_dict_from_url", lambda *a, **k: None), \
+            mock.patch.object(tfi.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None):
+        net = tfi.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    for m in net.modules():  # He initialisation keeps the features at unit scale through 94 layers
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    path = tmp_path_factory.mktemp("weights") / "inception-v3-compat-random.pth"
+    torch.save(net.state_dict(), path)
     return path
 
 

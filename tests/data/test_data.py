@@ -1,19 +1,14 @@
 """Each torchvision dataset's loading path, on small files written here in the original formats."""
 import pickle
-import struct
 
 import numpy as np
 import pytest
 import torch
 
+from fake_data import write_idx, write_mnist_archives
+
 from autovae.data.datamodule import ImageDataModule, TensorBatches
 from autovae.data.datasets import DataNotFoundError, load_split
-
-
-def write_idx(path, array):
-    dims = array.shape
-    header = struct.pack(">HBB", 0, 0x08, len(dims)) + b"".join(struct.pack(">I", d) for d in dims)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
 def fake_kmnist(root, n=12):
@@ -71,6 +66,27 @@ def test_kmnist_reads_idx_files(tmp_path):
     fake_kmnist(tmp_path)
     images = load_split("kmnist", tmp_path, train=True)
     assert images.shape == (12, 1, 28, 28) and images.dtype == torch.uint8
+
+
+def test_mnist_archives_without_their_md5_are_extracted_only_when_checksums_are_off(tmp_path):
+    raw = write_mnist_archives(tmp_path, "MNIST", sizes={"train": 30, "t10k": 20})
+    for extracted in raw.glob("*-ubyte"):
+        extracted.unlink()  # only the archives, as a user who copied them by hand has them
+    with pytest.raises(DataNotFoundError, match=str(tmp_path)):
+        load_split("mnist", tmp_path, train=True, verify_checksums=True)  # not the originals' md5
+    train = load_split("mnist", tmp_path, train=True, verify_checksums=False)
+    test = load_split("mnist", tmp_path, train=False, verify_checksums=False)
+    assert train.shape == (30, 1, 28, 28) and test.shape == (20, 1, 28, 28) and train.dtype == torch.uint8
+    assert (raw / "train-images-idx3-ubyte").exists()  # extracted where torchvision reads MNIST
+
+
+def test_synthetic_mnist_has_the_originals_layout_sizes_and_split(tmp_path):
+    write_mnist_archives(tmp_path, "MNIST")
+    dm = ImageDataModule("mnist", str(tmp_path))
+    dm.setup()
+    assert (len(dm.train_data), len(dm.val_data), len(dm.test_data)) == (50000, 10000, 10000)
+    images = load_split("mnist", tmp_path, train=False).float() / 255
+    assert 0.03 < images.mean() < 0.3 and (images == 0).float().mean() > 0.5  # dark background, bright strokes
 
 
 @pytest.mark.parametrize("name,hundred", [("cifar10", False), ("cifar100", True)])

@@ -64,8 +64,7 @@ def test_uint8_rgb_conversion():
     assert rgb[:, 0, 0, 0].tolist() == [0, 128, 255]
 
 
-@pytest.mark.skipif(not WEIGHTS.exists(), reason="shared Inception weights missing")
-def test_fid_and_kid_between_real_image_sets(data_dir):
+def test_fid_and_kid_between_real_image_sets(data_dir, inception_weights):
     from autovae.data.datasets import load_split
     from autovae.lightning.callbacks.fidelity import fidelity_metrics
 
@@ -73,7 +72,7 @@ def test_fid_and_kid_between_real_image_sets(data_dir):
     a = to_uint8_rgb(real[:10].float() / 255)
     b = to_uint8_rgb(real[10:20].float() / 255)
     noise = torch.randint(0, 256, a.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    kw = dict(isc=False, feature_extractor_weights_path=str(WEIGHTS), cuda=False, kid_subset_size=10)
+    kw = dict(isc=False, feature_extractor_weights_path=str(inception_weights), cuda=False, kid_subset_size=10)
     real_vs_real = fidelity_metrics(a, b, **kw)
     real_vs_noise = fidelity_metrics(noise, b, **kw)
     assert 0 < real_vs_real["fid"] < real_vs_noise["fid"]
@@ -130,13 +129,12 @@ def test_inception_score_path_with_a_stand_in_classifier():
     assert 1.0 < out["is"] < 10.0  # IS lies between 1 and the number of classes
 
 
-@pytest.mark.skipif(not WEIGHTS.exists(), reason="shared Inception weights missing")
 @pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
-def test_train_cli_writes_fid_kid_and_pictures(data_dir, tmp_path):
+def test_train_cli_writes_fid_kid_and_pictures(data_dir, inception_weights, tmp_path):
     common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith(("paths.output_dir", "callbacks"))]
     proc = run_cli("train.py", [*common, "callbacks=fidelity", "callbacks.progress_bar=null",
                                 "callbacks.fidelity.num_samples=8",  # IS left on: these weights cannot give it
-                                f"callbacks.fidelity.feature_extractor_weights_path={WEIGHTS}",
+                                f"callbacks.fidelity.feature_extractor_weights_path={inception_weights}",
                                 f"paths.log_dir={tmp_path}", "logger=wandb"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = next((tmp_path / "runs").iterdir())
@@ -149,7 +147,7 @@ def test_train_cli_writes_fid_kid_and_pictures(data_dir, tmp_path):
     assert list((run_dir / "wandb").glob("offline-run-*")), "W&B wrote no offline run"
     assert list((tmp_path / "fidelity_cache").rglob("*")), "reference statistics were not cached"
     fidelity = json.loads((run_dir / "metrics.json").read_text())["ran"]["fidelity"]
-    assert fidelity == {"feature_extractor": "inception-v3-compat-fast", "weights": WEIGHTS.name, "samples": 8,
+    assert fidelity == {"feature_extractor": "inception-v3-compat-fast", "weights": inception_weights.name, "samples": 8,
                         "isc": False, "fid": True, "kid": True}
 
 
@@ -223,7 +221,7 @@ def test_a_trained_run_from_python(data_dir, tmp_path):
         trained.save_samples(tmp_path / "samples.jpg")
 
 
-def test_a_finished_run_evaluated_again_gives_its_figures_and_changes_nothing(data_dir, tmp_path):
+def test_a_finished_run_evaluated_again_gives_its_figures_and_changes_nothing(data_dir, inception_weights, tmp_path):
     from autovae.app.train import run
 
     folder = tmp_path / "run"
@@ -237,7 +235,7 @@ def test_a_finished_run_evaluated_again_gives_its_figures_and_changes_nothing(da
     assert (folder / "metrics.json").read_bytes() == before
     proc = run_cli("evaluate.py", [f"run={folder}", "evaluation.nll_samples=50", "name=nll"])
     assert proc.returncode == 0 and "test/nll" in json.loads((folder / "evaluations" / "nll.json").read_text())["metrics"]
-    weights = str(SHARED / "weights" / "inception-v3-compat-fid-only.pth")
+    weights = str(inception_weights)
     proc = run_cli("evaluate.py", [f"run={folder}", "callbacks=fidelity", "callbacks.fidelity.num_samples=100",
                                    "callbacks.fidelity.isc=false", f"callbacks.fidelity.feature_extractor_weights_path={weights}",
                                    f"callbacks.fidelity.cache_root={tmp_path / 'cache'}", "name=fid"])

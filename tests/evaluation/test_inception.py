@@ -3,7 +3,6 @@ import pickle
 
 import pytest
 import torch
-from conftest import SHARED
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
@@ -12,14 +11,11 @@ from autovae.evaluation.inception import EXACT, FAST, FAST_BF16, FastInceptionV3
 from autovae.inference.sampling import to_uint8_rgb
 from autovae.lightning.callbacks.fidelity import FidelityMetrics, fidelity_metrics
 
-WEIGHTS = SHARED / "weights" / "inception-v3-compat-fid-only.pth"
 FEATURES = ["64", "192", "768", "2048"]
 
 
 @pytest.fixture(scope="module")
 def mnist_rgb(data_dir):
-    if not WEIGHTS.exists():
-        pytest.fail(f"the shared Inception weights are missing: {WEIGHTS}")
     return to_uint8_rgb(load_split("mnist", data_dir, train=False)[:80].float() / 255)
 
 
@@ -30,19 +26,19 @@ def test_resize_matrices_are_torch_fidelitys_resize():
     assert (ours - theirs).abs().max() < 1e-3  # pixel units (0-255): rounding only
 
 
-def test_fast_features_equal_torch_fidelitys(mnist_rgb):
+def test_fast_features_equal_torch_fidelitys(mnist_rgb, inception_weights):
     x = mnist_rgb[:16]
     with torch.no_grad():
-        exact = FeatureExtractorInceptionV3(EXACT, FEATURES, feature_extractor_weights_path=str(WEIGHTS))(x)
-        fast = FastInceptionV3(FAST, FEATURES, feature_extractor_weights_path=str(WEIGHTS))(x)
+        exact = FeatureExtractorInceptionV3(EXACT, FEATURES, feature_extractor_weights_path=str(inception_weights))(x)
+        fast = FastInceptionV3(FAST, FEATURES, feature_extractor_weights_path=str(inception_weights))(x)
     for name, a, b in zip(FEATURES, exact, fast):
         assert a.shape == b.shape
         assert (a - b).abs().max() <= 1e-4 * a.abs().max(), name
 
 
-def test_fid_and_kid_through_the_fast_path_equal_torch_fidelitys(mnist_rgb):
+def test_fid_and_kid_through_the_fast_path_equal_torch_fidelitys(mnist_rgb, inception_weights):
     a, b = mnist_rgb[:40], mnist_rgb[40:80]
-    kw = dict(isc=False, feature_extractor_weights_path=str(WEIGHTS), cuda=False, kid_subset_size=40)
+    kw = dict(isc=False, feature_extractor_weights_path=str(inception_weights), cuda=False, kid_subset_size=40)
     exact = fidelity_metrics(a, b, cpu_fast_path=False, **kw)
     fast = fidelity_metrics(a, b, **kw)
     assert fast["fid"] == pytest.approx(exact["fid"], abs=0.01)

@@ -1,7 +1,7 @@
 """Bad values and bad data: found before anything is written, said in a line or two, and never in the
 way of the corrected run."""
 import pytest
-from conftest import SHARED, compose, run_cli, tiny_overrides
+from conftest import REAL_DATA, compose, run_cli, tiny_overrides
 
 from autovae.app.train import run
 
@@ -34,17 +34,18 @@ def test_a_run_folder_that_cannot_exist_is_one_line(data_dir, tmp_path):
     assert lines == [lines[0]] and lines[0].startswith("autovae: cannot write to /proc/autovae-run"), lines
 
 
-def test_a_damaged_extracted_file_beside_an_intact_archive_is_extracted_again(tmp_path, caplog):
+def test_a_damaged_extracted_file_beside_an_intact_archive_is_extracted_again(data_dir, tmp_path, caplog):
     from autovae.data.datamodule import ImageDataModule
 
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for f in (SHARED / "data" / "MNIST" / "raw").iterdir():
+    for f in (data_dir / "MNIST" / "raw").glob("*.gz"):
         (raw / f.name).write_bytes(f.read_bytes())
-    ImageDataModule("mnist", str(tmp_path), val_size=100, train_subset=10).setup()  # extracts the archives
+    kw = dict(val_size=100, train_subset=10, verify_checksums=REAL_DATA)  # synthetic archives have no known md5
+    ImageDataModule("mnist", str(tmp_path), **kw).setup()  # extracts the archives
     extracted = raw / "train-images-idx3-ubyte"
     extracted.write_bytes(extracted.read_bytes()[:5000])  # a disk that filled up, a kill during extraction
-    dm = ImageDataModule("mnist", str(tmp_path), val_size=100, train_subset=10)
+    dm = ImageDataModule("mnist", str(tmp_path), **kw)
     dm.setup()
     assert len(dm.train_data) == 10 and extracted.stat().st_size == 47040016
     assert f"{extracted} is damaged" in caplog.text

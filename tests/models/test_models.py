@@ -264,3 +264,21 @@ def test_convolutional_architectures_train_a_step(arch, shape, latent, tmp_path,
     convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == ([64, 128, 256] if arch == "conv_small" else [128, 256, 512, 1024])
     assert all(c.kernel_size == (5, 5) and c.stride == (2, 2) for c in convs)
+
+
+@pytest.mark.parametrize("flows,amortized,outputs", [(3, False, 2 * 4), (3, True, 2 * 4 + 3 * (2 * 4 + 1))])
+def test_a_model_sets_its_encoder_width_through_the_constructor(flows, amortized, outputs):
+    from functools import partial
+
+    from autovae.distributions.likelihoods import Bernoulli
+    from autovae.distributions.pairing import uniform_pairing
+    from autovae.models.components.networks import mlp
+    from autovae.models.flow import PlanarFlowVAE
+
+    pairing = uniform_pairing({"name": "normal"}, {"name": "normal"}, 4)
+    plain = VAE(partial(mlp, hidden=(8,)), pairing, Bernoulli(), (1, 4, 4), 4, encoder_outputs=5)
+    flow = PlanarFlowVAE(partial(mlp, hidden=(8,)), pairing, Bernoulli(), (1, 4, 4), 4, flows=flows, amortized=amortized)
+    x = torch.rand(2, 1, 4, 4)
+    assert plain.encoder(x).shape == (2, 5)
+    assert flow.encoder(x).shape == (2, outputs)
+    assert flow.posterior(x).rsample().shape == (2, 4)

@@ -2,12 +2,11 @@
 import csv
 
 import pytest
-from conftest import SHARED, markdown_row, run_cli, tiny_overrides
+from conftest import markdown_row, run_cli, tiny_overrides
 
 from autovae.paper.collect import collect_runs
 from autovae.paper.tables import COLUMNS, PAPER
 
-WEIGHTS = SHARED / "weights" / "inception-v3-compat-fid-only.pth"
 
 
 def test_paper_tables_are_complete():
@@ -16,13 +15,12 @@ def test_paper_tables_are_complete():
         assert all(len(row) == len(COLUMNS) for row in table.values())
 
 
-@pytest.mark.skipif(not WEIGHTS.exists(), reason="shared Inception weights missing")
 @pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
-def test_make_table_from_a_small_sweep(data_dir, tmp_path):
+def test_make_table_from_a_small_sweep(data_dir, inception_weights, tmp_path):
     common = [a for a in tiny_overrides(data_dir, tmp_path) if not a.startswith(("paths.output_dir", "callbacks"))]
     fidelity = ["callbacks=fidelity", "callbacks.progress_bar=null", "callbacks.images=null",
                 "callbacks.fidelity.num_samples=8", "callbacks.fidelity.isc=false",
-                f"callbacks.fidelity.feature_extractor_weights_path={WEIGHTS}"]
+                f"callbacks.fidelity.feature_extractor_weights_path={inception_weights}"]
     runs = tmp_path / "multirun"
     proc = run_cli("train.py", ["-m", *common, *fidelity, "column=N_N,La_N", "seed=0,1", f"paths.log_dir={tmp_path}",
                                 "sweep_name=t", "trainer.max_steps=5", "evaluation.bounds=[{alpha: 1.0, samples: 1}]"])

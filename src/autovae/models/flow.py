@@ -76,10 +76,14 @@ class PlanarFlowPosterior(TransformedDistribution):
 
 
 class PlanarFlowVAE(VAE):
-    def __init__(self, *args, flows: int = 4, amortized: bool = False, **kwargs):
-        self.flows, self.amortized = flows, amortized  # read by encoder_output_size during super().__init__
-        super().__init__(*args, **kwargs)
-        d = self.latent_dim
+    def __init__(self, architecture, pairing, likelihood, image_shape, latent_dim: int,
+                 flows: int = 4, amortized: bool = False):
+        # amortized: the encoder also emits each flow's (u, w, b) for every example
+        extra = flows * (2 * latent_dim + 1) if amortized else 0
+        super().__init__(architecture, pairing, likelihood, image_shape, latent_dim,
+                         encoder_outputs=2 * latent_dim + extra)
+        self.flows, self.amortized = flows, amortized
+        d = latent_dim
         if not amortized:
             self.u = nn.Parameter(torch.randn(flows, d) * 0.01)
             self.w = nn.Parameter(torch.randn(flows, d) * 0.01)
@@ -87,10 +91,6 @@ class PlanarFlowVAE(VAE):
 
     def settings(self):
         return {"flows": int(self.flows), "amortized": bool(self.amortized)}
-
-    def encoder_output_size(self) -> int:
-        extra = self.flows * (2 * self.latent_dim + 1) if self.amortized else 0
-        return 2 * self.latent_dim + extra
 
     def _flow_params(self, h):
         d, k = self.latent_dim, self.flows

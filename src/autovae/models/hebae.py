@@ -64,12 +64,15 @@ VARIANTS = ("paper", "official")
 
 class HEBAE(VAE):
 
-    def __init__(self, *args, lam: float = 1.0, momentum: float = 0.1, jitter: float = 1e-5,
-                 min_scale: float = 1e-3, variant: str = "paper", **kwargs):
+    def __init__(self, architecture, pairing, likelihood, image_shape, latent_dim: int, lam: float = 1.0,
+                 momentum: float = 0.1, jitter: float = 1e-5, min_scale: float = 1e-3, variant: str = "paper"):
         if variant not in VARIANTS:
             raise UnknownOptionError(f"unknown model.net.variant={variant!r}; valid: {', '.join(VARIANTS)}")
-        self.variant = variant  # read by encoder_output_size during super().__init__
-        super().__init__(*args, **kwargs)
+        # the encoder emits the mean, and one scale per example (paper) or one log-scale per
+        # dimension per example (official)
+        super().__init__(architecture, pairing, likelihood, image_shape, latent_dim,
+                         encoder_outputs=latent_dim + (latent_dim if variant == "official" else 1))
+        self.variant = variant
         pairs = {(g.spec.posterior, g.spec.prior) for g in self.pairing.groups}
         if pairs != {("normal", "normal")}:
             raise ValueError(f"model=hebae is Gaussian by construction: use posterior=normal prior=normal, got {pairs}")
@@ -84,10 +87,6 @@ class HEBAE(VAE):
     @property
     def official(self) -> bool:
         return self.variant == "official"
-
-    def encoder_output_size(self) -> int:
-        # the mean, and one scale per example (paper) or one log-scale per dimension per example (official)
-        return self.latent_dim + (self.latent_dim if self.official else 1)
 
     def settings(self):
         refit = ("; the reported bounds use a scale multiplier refitted on the validation split "

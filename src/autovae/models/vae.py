@@ -22,7 +22,10 @@ from autovae.inference.objectives import Divergence, ObjectiveTerms
 class VAE(nn.Module):
 
     def __init__(self, architecture: Callable[..., tuple[nn.Module, nn.Module]], pairing: Pairing,
-                 likelihood: Likelihood, image_shape: Sequence[int], latent_dim: int):
+                 likelihood: Likelihood, image_shape: Sequence[int], latent_dim: int,
+                 encoder_outputs: int | None = None):
+        """``encoder_outputs`` is the encoder's width; a model whose posterior reads more (or fewer)
+        than a location and a scale per latent dimension passes its own."""
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
@@ -30,14 +33,11 @@ class VAE(nn.Module):
         self.likelihood = likelihood
         self.encoder, self.decoder = architecture(
             image_shape=self.image_shape, latent_dim=latent_dim, params_per_pixel=likelihood.params_per_pixel,
-            encoder_outputs=self.encoder_output_size())
+            encoder_outputs=2 * latent_dim if encoder_outputs is None else encoder_outputs)
         self._network_dtype: torch.dtype | None = None  # set by densities_in_fp32 under autocast
         # A multiplier of the posterior's scale fitted after training (inference/scale_refit.py, model.scale_refit),
         # for models whose scale no bound trains; None (the trained scale) everywhere else.
         self.posterior_scale: torch.Tensor | None = None
-
-    def encoder_output_size(self) -> int:
-        return 2 * self.latent_dim  # a location and a scale per latent dimension
 
     # -- precision: networks in the autocast dtype, densities in float32 ----------------------
     def network(self, net: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
