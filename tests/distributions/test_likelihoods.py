@@ -5,6 +5,7 @@ import torch
 from torch import distributions as D
 
 from autovae.distributions import likelihoods as lk
+from autovae.distributions.likelihoods import LIKELIHOODS, Likelihood
 
 torch.manual_seed(0)
 X = torch.rand(4, 1, 5, 5, dtype=torch.float64)
@@ -84,3 +85,16 @@ def test_bernoulli_log_prob_of_a_float32_image_batch_is_within_a_millinat_of_flo
     exact = -torch.nn.functional.binary_cross_entropy_with_logits(
         logits.double(), x.double(), reduction="none").flatten(1).sum(-1)
     assert (lk.Bernoulli().log_prob(x, logits).double() - exact).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("name", sorted(LIKELIHOODS))
+def test_the_reported_loss_is_the_negative_log_likelihood_less_the_dropped_constant(name):
+    """The seed's tables print the loss; make table adds dropped_constant to our bound to reach their
+    units, so at the default settings it must be exactly what the loss leaves out of -log p."""
+    lik = Likelihood.from_description({"name": name})
+    assert Likelihood.from_description(lik.describe()).describe() == lik.describe()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 1, 4, 5, generator=g)
+    out = torch.randn(3, lik.params_per_pixel, 4, 5, generator=g)
+    gap = -lik.log_prob(x, out) - lik.reconstruction_loss(x, out)
+    assert torch.allclose(gap, torch.full((3,), lik.dropped_constant(20)), atol=1e-4)

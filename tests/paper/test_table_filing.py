@@ -274,3 +274,21 @@ def test_the_reproduction_scripts_fixed_columns_are_the_tables_columns_less_auto
     fixed = re.search(r"^FIXED13=(\S+)$", script, re.M).group(1).split(",")
     assert sorted(fixed) == sorted(column_option(c) for c in COLUMNS if c != "Auto")
     assert len(fixed) == len(set(fixed))
+
+
+@pytest.mark.parametrize("overrides", [["likelihood=mse"], ["likelihood=mae"], ["likelihood=beta"],
+                                       ["likelihood=normal"], ["divergence=iwae"], ["divergence=renyi"],
+                                       ["divergence=beta_kl", "divergence.beta=4"], ["divergence=renyi", "divergence.alpha=-inf"]])
+def test_a_record_without_ran_is_filed_as_the_same_record_with_it(tmp_path, overrides):
+    """Before the `ran` block, what trained is read from the recorded config: the same likelihood and
+    objective, and so the same table, cell and units, as the run's own record would say."""
+    fake_run(tmp_path / "new", "r", ["column=N_N", *overrides], bound=-600.0)
+    fake_run(tmp_path / "old", "r", ["column=N_N", *overrides], bound=-600.0, old=True)
+    from autovae.paper.collect import facts_of
+
+    new = json.loads((tmp_path / "new" / "r" / "metrics.json").read_text())
+    old = json.loads((tmp_path / "old" / "r" / "metrics.json").read_text())
+    for key in ("likelihood", "objective"):
+        assert facts_of(old)[0][key] == facts_of(new)[0][key], key
+    filed = [[(r.table, r.column, r.values["bound"]) for r in collect_runs(tmp_path / d).records] for d in ("new", "old")]
+    assert filed[0] == filed[1]

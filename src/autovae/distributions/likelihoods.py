@@ -20,8 +20,24 @@ def _pixel_sum(t: torch.Tensor, event_dims: int) -> torch.Tensor:
     return t.flatten(-event_dims).sum(-1)
 
 
+LIKELIHOODS: dict[str, type["Likelihood"]] = {}  # by class name, the name every run records
+
+
 class Likelihood(nn.Module):
     params_per_pixel = 1
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            LIKELIHOODS[cls.__name__] = cls
+
+    @classmethod
+    def from_description(cls, description: dict) -> "Likelihood":
+        """The belief a run recorded with ``describe()``: ``{"name": ..., **settings}``."""
+        name = description.get("name")
+        if name not in LIKELIHOODS:
+            raise KeyError(f"unknown likelihood {name!r}; known: {', '.join(sorted(LIKELIHOODS))}")
+        return LIKELIHOODS[name](**{k: v for k, v in description.items() if k != "name"})
 
     def split(self, out: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Decoder output (..., P*C, H, W) -> P tensors of shape (..., C, H, W)."""
@@ -44,6 +60,11 @@ class Likelihood(nn.Module):
     def settings(self) -> dict[str, float]:
         """The belief's fixed constants (a variance, a scale, a clamp), recorded with every run."""
         return {}
+
+    def dropped_constant(self, pixels: int) -> float:
+        """What ``reconstruction_loss`` leaves out of -log p(x | z) per image: the seed's tables print
+        the loss (summed MSE or MAE), so a bound in their units is ours plus this constant."""
+        return 0.0
 
     def describe(self) -> dict:
         return {"name": type(self).__name__, **self.settings()}
@@ -94,6 +115,11 @@ class FixedScaleNormal(Likelihood):
     def reconstruction_loss(self, x, out):
         return _pixel_sum((x - torch.sigmoid(out)) ** 2, 3)
 
+    def dropped_constant(self, pixels):
+        # -log p = (x - mu)^2 / (2 variance) + log(2 pi variance) / 2; the loss is the squared error,
+        # equal to the first term at the seed's variance 1/2
+        return pixels * 0.5 * math.log(2 * math.pi * self.variance)
+
 
 class FixedScaleLaplace(Likelihood):
     """La(lambda, scale) with a fixed scale: -log p = |x - lambda| / scale + log(2 scale)."""
@@ -111,6 +137,9 @@ class FixedScaleLaplace(Likelihood):
 
     def reconstruction_loss(self, x, out):
         return _pixel_sum((x - torch.sigmoid(out)).abs(), 3)
+
+    def dropped_constant(self, pixels):
+        return pixels * math.log(2 * self.scale)  # -log p = |x - mu| / scale + log(2 scale), at scale 1
 
 
 class _LearnedScale(Likelihood):

@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
+
+from autovae.distributions.likelihoods import Likelihood
 from autovae.lightning.progress import track
 from autovae.paper.tables import COLUMNS, KL_OBJECTIVE, PRINTED_PROTOCOL, TABLES
+from autovae.runs.atomic import jsonable
 from autovae.runs.keys import NOT_PART_OF_A_GROUP, canonical, flatten, without
 from autovae.runs.migration import upgrade_record
 from autovae.runs.record import COMPLETED, FAILED, METRICS_FILE, as_float
@@ -53,13 +57,14 @@ def _class_name(node: Any) -> str:
     return str((node or {}).get("_target_", "")).rsplit(".", 1)[-1]
 
 
-def _objective_from_config(node: dict) -> dict:
-    name = _class_name(node)
-    if name == "ELBO":
-        return {"name": "kl", "beta": float(node.get("beta", 1.0)), "alpha": 1.0, "samples": int(node.get("samples", 1))}
-    alpha = 0.0 if name == "IWAE" else float(node.get("alpha", 0.5))
-    return {"name": "renyi" if name in ("RenyiBound", "IWAE") else name.lower(), "alpha": alpha, "beta": 1.0,
-            "samples": int(node.get("samples", 1))}
+def _described(node: dict, what: str, notes: list[str]) -> dict:
+    """What a recorded config node (today's targets: runs/migration.py) is, in the words its class
+    records in a run's ``ran`` block (``describe()``, as JSON holds it)."""
+    try:
+        return jsonable(instantiate(node).describe())
+    except Exception as err:  # a class or argument that no longer exists: filed by name only
+        notes.append(f"its {what} cannot be built today ({type(err).__name__}): filed by its class name")
+        return {"name": _class_name(node)}
 
 
 def facts_of(payload: dict) -> tuple[dict, list[str]]:
@@ -77,8 +82,8 @@ def facts_of(payload: dict) -> tuple[dict, list[str]]:
         pairing = payload.get("pairing") or []
         facts = {"dataset": (config.get("dataset") or {}).get("name"), "model": _class_name(net),
                  "latent_dim": net.get("latent_dim"), "architecture": arch,
-                 "likelihood": {"name": _class_name(lik), **{k: v for k, v in lik.items() if k != "_target_"}},
-                 "objective": _objective_from_config(model.get("divergence") or config.get("divergence") or {}),
+                 "likelihood": _described(lik, "likelihood", notes),
+                 "objective": _described(model.get("divergence") or config.get("divergence") or {}, "objective", notes),
                  "pairing": pairing}
     if "val_size" not in (config.get("dataset") or {}):
         notes.append("predates the validation split: its val/* metrics were computed on the test set")
@@ -134,13 +139,7 @@ def column_of(config: dict, facts: dict) -> str | None:
 def paper_unit_offset(facts: dict, image_shape) -> float:
     """The seed drops fixed likelihood constants; adding them back puts our bound in its units.
     Only valid for the settings the tables fix (variance 0.5, scale 1), which filing checks first."""
-    lik = facts.get("likelihood") or {}
-    pixels = math.prod(image_shape)
-    if lik.get("name") == "FixedScaleNormal":
-        return pixels * 0.5 * math.log(2 * math.pi * float(lik["variance"]))
-    if lik.get("name") == "FixedScaleLaplace":
-        return pixels * math.log(2 * float(lik["scale"]))
-    return 0.0
+    return Likelihood.from_description(facts.get("likelihood") or {}).dropped_constant(math.prod(image_shape))
 
 
 # Overrides that shorten or shrink a run (a debug run, a smoke test) and the values a full run has.

@@ -9,20 +9,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as a record holds it: plain numbers, lists and string keys; non-finite floats as text."""
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # "nan" / "inf": JSON has no literal for them
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(_jsonable(payload), indent=2, sort_keys=True))
+    write_text_atomic(path, json.dumps(jsonable(payload), indent=2, sort_keys=True))
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
