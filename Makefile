@@ -42,7 +42,7 @@ search-report: install    ## best pairing, importances and plots of STUDY
 	$(PY) scripts/search_report.py search.study_name=$(STUDY) $(ARGS)
 
 bench: install bench-env  ## seconds per epoch: autovae vs a hand-written loop vs pythae
-	$(PY) scripts/bench.py --epochs 5 --repeats 3 --eval --breakdown --inception $(ARGS)
+	$(PY) -m benchmarks --epochs 5 --repeats 3 --eval --breakdown --inception $(ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache site

@@ -2,13 +2,23 @@
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
+
+
+def run_bench(args):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
 
 
 @pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
 def test_bench_runs_every_contender(tmp_path, data_dir):
     out = tmp_path / "bench.json"
-    proc = run_cli("scripts/bench.py", ["--epochs", "1", "--subset", "2000", "--device", "cpu", "--data-dir",
+    proc = run_bench(["--epochs", "1", "--subset", "2000", "--device", "cpu", "--data-dir",
                                         str(data_dir), "--out", str(tmp_path), "--json", str(out),
                                         "--repeats", "2", "--breakdown", "--breakdown-steps", "2"])
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
@@ -31,12 +41,12 @@ def test_bench_runs_every_contender(tmp_path, data_dir):
 
 
 @pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
-def test_bench_times_the_inception_extractors(tmp_path, data_dir):
+def test_bench_times_the_inception_extractors(tmp_path, data_dir, inception_weights):
     out = tmp_path / "bench.json"
     training = ["handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16",
                 "autovae bf16, 2 jobs x 1 thread", "pythae"]
-    proc = run_cli("scripts/bench.py", ["--device", "cpu", "--data-dir", str(data_dir), "--out", str(tmp_path),
-                                        "--json", str(out), "--inception", "--inception-images", "8",
+    proc = run_bench(["--device", "cpu", "--data-dir", str(data_dir), "--out", str(tmp_path),
+                                        "--json", str(out), "--inception", "--inception-images", "8", "--inception-weights", str(inception_weights),
                                         "--skip", *training])
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
     result = json.loads(out.read_text())["inception"][0]
@@ -49,23 +59,32 @@ def test_bench_times_the_inception_extractors(tmp_path, data_dir):
 def test_the_breakdowns_matrix_products_are_those_of_a_training_step():
     """The GEMM list that the breakdown times alone must be the step's own: the FLOPs that torch counts in
     a forward and backward pass of the seed model equal those of the list, product for product."""
-    import sys
-
     import torch
-    from conftest import ROOT
     from torch.utils.flop_counter import FlopCounterMode
 
     from autovae.inference.objectives import ELBO
+    from benchmarks.seed import seed, seed_model
+    from benchmarks.step import gemm_flops, gemm_shapes
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import bench
-
-    net = bench.seed_model(torch.device("cpu"))
+    s = seed()
+    net = seed_model(torch.device("cpu"))
     with FlopCounterMode(display=False) as counter:
-        net.objective(torch.rand(bench.BATCH, 1, 28, 28), ELBO()).loss.backward()
+        net.objective(torch.rand(s.batch, *s.image_shape), ELBO()).loss.backward()
     counts = counter.get_flop_counts()["Global"]
     products = sum(v for op, v in counts.items() if str(op) in ("aten.mm", "aten.addmm"))
-    assert products == counter.get_total_flops() == bench.gemm_flops(bench._gemm_shapes(bench.BATCH))
+    assert products == counter.get_total_flops() == gemm_flops(gemm_shapes(s.batch))
+
+
+def test_the_benchmark_times_the_seed_experiment_as_composed():
+    """No constant of its own: the benchmark's model, batch and learning rate are experiment=autovae_mnist's."""
+    from conftest import compose
+
+    from benchmarks.seed import seed
+
+    cfg = compose(["experiment=autovae_mnist"])
+    s = seed()
+    assert (s.hidden, s.latent, s.batch, s.lr) == (tuple(cfg.model.net.architecture.hidden), cfg.model.net.latent_dim,
+                                                   cfg.dataset.batch_size, cfg.model.optimizer.lr) == ((400, 400, 400), 20, 1000, 1e-4)
 
 
 @pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")
