@@ -43,11 +43,32 @@ EXPERIMENTS = options("experiment")
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes(experiment):
-    cfg = compose([*SAFE, f"experiment={experiment}"])
-    resolved = _resolve(cfg)
-    assert resolved["trainer"]["max_epochs"] >= 1
+    """What an experiment file says is what composes, and every job of its sweep builds its model and
+    datamodule (as lightning-hydra-template's config tests instantiate what they compose)."""
+    cfg = compose([*SAFE, f"experiment={experiment}"], return_hydra_config=True)
+    resolved = _resolve(cfg, skip=("logger", "hydra"))
     # every experiment holds out validation images, except the HEBAE authors' protocol (all 60,000)
     assert resolved["dataset"]["val_size"] >= 1 or experiment == "hebae_official"
+    written = OmegaConf.to_container(OmegaConf.load(CONF / "experiment" / f"{experiment}.yaml"))
+    for key, value in _leaves({k: v for k, v in written.items() if k not in ("defaults", "hydra")}):
+        assert OmegaConf.select(cfg, key) == value or isinstance(value, str) and "${" in value, (key, value)
+    sweep = {k: str(v).split(",") for k, v in (cfg.hydra.sweeper.params or {}).items()}
+    # each value of each swept key, the others at their first value (a single run: the experiment itself)
+    jobs = [[*(f"{k}={v[0]}" for k, v in sweep.items() if k != key), f"{key}={value}"]
+            for key, values in sweep.items() for value in values] or [[]]
+    for job_overrides in jobs:
+        job = compose([*SAFE, f"experiment={experiment}", *job_overrides])
+        model = instantiate(job.model)
+        assert model.describe()["latent_dim"] == job.model.net.latent_dim, job_overrides
+        assert instantiate(OmegaConf.to_container(job.dataset, resolve=True)).batch_size == job.dataset.batch_size
+
+
+def _leaves(node, prefix=""):
+    for k, v in node.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
 
 
 def test_every_launcher_and_the_search_config_compose():
