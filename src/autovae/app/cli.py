@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from autovae.errors import AutovaeError, traceback_to_log_file
+from autovae.inference import metric_names as m
 
 log = logging.getLogger("autovae")
 
@@ -137,11 +138,12 @@ def _fmt(value: Any) -> str:
 
 
 # (metrics.json key, what it is): each line of a run's end names the key it prints.
-RESULT_ROWS = [("test/elbo", "ELBO, closed-form KL"), ("test/bound_a1_k1", "L_{1,1}, one-sample Monte Carlo"),
-               ("test/bound_a0_k50", "L_{0,50} (IWAE)"), ("test/nll", "NLL (-L_{0,K} over the first test images)"), ("test/kl", "KL"),
-               ("test/recon_expected", "reconstruction, E_q"), ("test/recon_at_mean", "reconstruction at the mean"),
-               ("test/trained_scale/elbo", "ELBO at the trained scale (before the refit)"),
-               ("test/fid", "FID"), ("test/kid", "KID"), ("val/elbo", "validation ELBO")]
+RESULT_ROWS = [(m.test(m.ELBO), "ELBO, closed-form KL"), (m.test(m.L11), "L_{1,1}, one-sample Monte Carlo"),
+               (m.test(m.L0_50), "L_{0,50} (IWAE)"), (m.test(m.NLL), "NLL (-L_{0,K} over the first test images)"),
+               (m.test(m.KL), "KL"), (m.test(m.RECON_EXPECTED), "reconstruction, E_q"),
+               (m.test(m.RECON_AT_MEAN), "reconstruction at the mean"),
+               (m.test(f"{m.TRAINED_SCALE}/{m.ELBO}"), "ELBO at the trained scale (before the refit)"),
+               (m.test(m.FID), "FID"), (m.test(m.KID), "KID"), (m.val(m.ELBO), "validation ELBO")]
 
 
 def bound_label(key: str) -> str:
@@ -156,13 +158,14 @@ def results_table(result: dict[str, Any]) -> str:
     lines = [f"Run {result.get('status', '?')}" + (f" ({result.get('reason')}: {result.get('error')})"
                                                    if result.get("status") != "completed" and result.get("error") else "")]
     nll_k = ((result.get("ran") or {}).get("split") or {}).get("nll_samples")
-    labels = {**dict(RESULT_ROWS), **({"test/nll": f"NLL (-L_{{0,{nll_k}}})"} if nll_k else {})}
+    labels = {**dict(RESULT_ROWS), **({m.test(m.NLL): f"NLL (-L_{{0,{nll_k}}})"} if nll_k else {})}
     rows = [(labels[key], _fmt(metrics[key]), key) for key, _ in RESULT_ROWS if key in metrics]
     for key in sorted(metrics):
         if key.startswith("test/bound_") and key not in dict(RESULT_ROWS):
             rows.append((bound_label(key), _fmt(metrics[key]), key))
-    if "test/fidelity_samples" in metrics:
-        rows.append(("FID/KID samples", f"{int(metrics['test/fidelity_samples'])}", "test/fidelity_samples"))
+    samples = m.test(m.FIDELITY_SAMPLES)
+    if samples in metrics:
+        rows.append(("FID/KID samples", f"{int(metrics[samples])}", samples))
     if "duration_s" in result:
         rows.append(("wall time", f"{result['duration_s'] / 60:.1f} min", ""))
     width = max((len(label) for label, _, _ in rows), default=0)

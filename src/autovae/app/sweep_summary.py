@@ -14,6 +14,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from autovae.inference import metric_names as m
 from autovae.runs.atomic import write_json_atomic
 from autovae.runs.folder import FolderLock
 from autovae.runs.record import COMPLETED, RUNNING, read_metrics
@@ -39,7 +40,7 @@ def summarize(sweep_dir: str | Path) -> dict[str, Any]:
 
 def _headline(payload: dict) -> dict[str, Any]:
     metrics = payload.get("metrics") or {}
-    return {k: metrics[k] for k in ("test/bound_a1_k1", "test/nll", "val/elbo") if k in metrics}
+    return {k: metrics[k] for k in (m.test(m.L11), m.test(m.NLL), m.val(m.ELBO)) if k in metrics}
 
 
 # This process's multirun: its folder (once started) and its summary (once written).

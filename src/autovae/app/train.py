@@ -21,6 +21,7 @@ from optuna.exceptions import TrialPruned
 from autovae.app.checks import check_config
 from autovae.data import datamodule_from
 from autovae.errors import AutovaeError, traceback_to_log_file
+from autovae.inference import metric_names as m
 from autovae.lightning import host_allocator, termination
 from autovae.lightning.callbacks.fidelity import FidelityMetrics
 from autovae.lightning.checkpoints import Resumable, remove_partial_writes, resumable, usable_checkpoint
@@ -294,7 +295,7 @@ def _fit(cfg: DictConfig, out: Path, model, datamodule, trainer, previous: dict 
         clear_history(out)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume.path if resume else None)
     metrics = _metrics(trainer)
-    if "val/elbo" in metrics or not datamodule.val_size:
+    if m.val(m.ELBO) in metrics or not datamodule.val_size:
         return metrics
     if previous and previous.get("fit_metrics"):
         return dict(previous["fit_metrics"])  # killed while testing: training had already ended
@@ -304,7 +305,7 @@ def _fit(cfg: DictConfig, out: Path, model, datamodule, trainer, previous: dict 
 
 def _refuse_nonfinite_test(metrics: dict[str, float]) -> None:
     """A NaN test bound is a diverged model, not a number to average into a table."""
-    bad = sorted(k for k, v in metrics.items() if k.startswith("test/") and not math.isfinite(v))
+    bad = sorted(k for k, v in metrics.items() if k.startswith(f"{m.TEST}/") and not math.isfinite(v))
     if bad:
         raise DivergedError(f"non-finite test metrics: {', '.join(bad)}")
 

@@ -18,6 +18,7 @@ from torchmetrics import MeanMetric
 
 from autovae.distributions.kl import kl_or_estimate
 from autovae.errors import ConfigError
+from autovae.inference import metric_names as m
 from autovae.inference.bounds import BoundSpec, estimate_bounds
 from autovae.inference.log_weights import full_precision, sample_with_log_prob
 from autovae.inference.objectives import Divergence
@@ -76,21 +77,21 @@ class AutoVAEModule(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.test_bounds = [BoundSpec(**b) for b in test_bounds]
         # The NLL estimate -L_{0,K}: positive, in nats, over the first nll_images test images.
-        self.nll_spec = BoundSpec(alpha=0.0, samples=nll_samples, name="nll") if nll_samples else None
+        self.nll_spec = BoundSpec(alpha=0.0, samples=nll_samples, name=m.NLL) if nll_samples else None
         self.nll_images, self.rows_per_pass, self.nan_check_every = nll_images, rows_per_pass, nan_check_every
-        self.val_metrics = _means("loss", "elbo", "kl", "recon_at_mean")
-        self.test_metrics = _means(*(b.key for b in self.test_bounds), "elbo", "kl", "recon_at_mean",
-                                   "recon_expected", *(["nll"] if self.nll_spec else []))
+        self.val_metrics = _means(m.LOSS, m.ELBO, m.KL, m.RECON_AT_MEAN)
+        self.test_metrics = _means(*(b.key for b in self.test_bounds), m.ELBO, m.KL, m.RECON_AT_MEAN,
+                                   m.RECON_EXPECTED, *([m.NLL] if self.nll_spec else []))
         # The posterior's scale refitted after training (inference/scale_refit.py) where no bound trains
         # it: the test figures use the refit, and these keep the trained scale's, named as such.
         self.scale_refit = ScaleRefit(**scale_refit) if scale_refit else None
-        self.trained_scale_metrics = _means(*(b.key for b in self.test_bounds), "elbo")
+        self.trained_scale_metrics = _means(*(b.key for b in self.test_bounds), m.ELBO)
         # The authors' HEBAE builds a new Adam every epoch (its moments and step count start again).
         self.fresh_optimizer_each_epoch = fresh_optimizer_each_epoch
         self._nonfinite = None
         self._short_batches_logged: set[str] = set()
         self._test_seen = 0
-        self.eval_split = "test"  # "val" when the search evaluates its selection metrics
+        self.eval_split = m.TEST  # m.VAL when the search evaluates its selection metrics
 
     # -- training --------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -177,12 +178,12 @@ class AutoVAEModule(L.LightningModule):
             loss = self.net.loss_at_one_sample(self.divergence, ev.elbo + ev.kl, ev.kl)
             if loss is None and not self._too_short(batch, "validation"):
                 loss = self.net.objective(batch, self.divergence).loss  # samples or statistics of its own
-        for key, value in (("loss", loss), ("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean)):
+        for key, value in ((m.LOSS, loss), (m.ELBO, ev.elbo), (m.KL, ev.kl), (m.RECON_AT_MEAN, ev.recon_at_mean)):
             if value is not None:
                 self.val_metrics[key].update(value)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_means(self.val_metrics, "val", prog_bar=("loss", "elbo"))
+        self._log_means(self.val_metrics, m.VAL, prog_bar=(m.LOSS, m.ELBO))
         self._log_refit_elbo()
 
     def _log_refit_elbo(self) -> None:
@@ -197,7 +198,7 @@ class AutoVAEModule(L.LightningModule):
         with torch.inference_mode(False), torch.enable_grad(), self.net.densities_in_fp32():
             value, self._refit_start = held_out_elbo(self.net, images, spec, self._seed_for("scale_refit"),
                                                      getattr(self, "_refit_start", None))
-        self.log("val/elbo_refit", value)
+        self.log(m.val(m.ELBO_REFIT), value)
 
     # -- test: bounds, NLL, reconstruction -------------------------------------------------
     def on_test_epoch_start(self) -> None:
@@ -219,8 +220,8 @@ class AutoVAEModule(L.LightningModule):
             bounds = estimate_bounds(self.net, batch, self.test_bounds, self._chunk(batch), posterior=ev.posterior)
             for key, value in bounds.items():
                 self.test_metrics[key].update(value)
-            for key, value in (("elbo", ev.elbo), ("kl", ev.kl), ("recon_at_mean", ev.recon_at_mean),
-                               ("recon_expected", ev.recon_expected)):
+            for key, value in ((m.ELBO, ev.elbo), (m.KL, ev.kl), (m.RECON_AT_MEAN, ev.recon_at_mean),
+                               (m.RECON_EXPECTED, ev.recon_expected)):
                 self.test_metrics[key].update(value)
             self._update_nll(batch)
             if self.net.posterior_scale is not None:
@@ -234,7 +235,7 @@ class AutoVAEModule(L.LightningModule):
             bounds = estimate_bounds(self.net, batch, self.test_bounds, self._chunk(batch), posterior=ev.posterior)
         finally:
             self.net.posterior_scale = refit
-        for key, value in (*bounds.items(), ("elbo", ev.elbo)):
+        for key, value in (*bounds.items(), (m.ELBO, ev.elbo)):
             self.trained_scale_metrics[key].update(value)
 
     def refit_posterior_scale(self, images: torch.Tensor, split: str) -> dict[str, Any] | None:
@@ -260,12 +261,12 @@ class AutoVAEModule(L.LightningModule):
             first = self._test_seen
             description = f"NLL (K={self.nll_spec.samples}), images {first + 1}-{first + room}"
             with track(description, self.nll_spec.samples, trainer=self._trainer, unit="samples") as task:
-                nll = -estimate_bounds(self.net, x, [self.nll_spec], self._chunk(x), progress=task.advance)["nll"]
-            self.test_metrics["nll"].update(nll)
+                nll = -estimate_bounds(self.net, x, [self.nll_spec], self._chunk(x), progress=task.advance)[m.NLL]
+            self.test_metrics[m.NLL].update(nll)
 
     def on_test_epoch_end(self) -> None:
         self._log_means(self.test_metrics, self.eval_split)
-        self._log_means(self.trained_scale_metrics, f"{self.eval_split}/trained_scale")
+        self._log_means(self.trained_scale_metrics, f"{self.eval_split}/{m.TRAINED_SCALE}")
 
     def _log_means(self, metrics: nn.ModuleDict, prefix: str, prog_bar: Sequence[str] = ()) -> None:
         for key, metric in metrics.items():

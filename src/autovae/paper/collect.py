@@ -19,6 +19,7 @@ from typing import Any
 from hydra.utils import instantiate
 
 from autovae.distributions.likelihoods import Likelihood
+from autovae.inference import metric_names as m
 from autovae.lightning.progress import track
 from autovae.paper.tables import COLUMNS, KL_OBJECTIVE, PRINTED_PROTOCOL, TABLES
 from autovae.runs.atomic import jsonable
@@ -88,7 +89,7 @@ def facts_of(payload: dict) -> tuple[dict, list[str]]:
     if "val_size" not in (config.get("dataset") or {}):
         notes.append("predates the validation split: its val/* metrics were computed on the test set")
     metrics = payload.get("metrics") or {}
-    if "test/recon" in metrics and "test/recon_expected" not in metrics:
+    if m.test(m.RECON_BEFORE_EXPECTED) in metrics and m.test(m.RECON_EXPECTED) not in metrics:
         notes.append("predates test/recon_expected: its reconstruction is at the posterior mean")
     return facts, notes
 
@@ -208,11 +209,12 @@ def record_from(payload: dict, source: str, table: str | None = None, column: st
     metrics = payload.get("metrics") or {}
     bound_key = TABLES[table].bound_key
     image_shape = facts.get("image_shape") or (config.get("dataset") or {}).get("image_shape") or (1, 28, 28)
-    recon = metrics.get("test/recon_expected", metrics.get("test/recon"))
+    recon = metrics.get(m.test(m.RECON_EXPECTED), metrics.get(m.test(m.RECON_BEFORE_EXPECTED)))
     values = {"bound": as_float(metrics.get(bound_key)) + paper_unit_offset(facts, image_shape),
-              "recon": as_float(recon), "recon_at_mean": as_float(metrics.get("test/recon_at_mean")),
-              "fid": as_float(metrics.get("test/fid")),
-              "kid": as_float(metrics.get("test/kid")), "fid_samples": as_float(metrics.get("test/fidelity_samples"))}
+              "recon": as_float(recon), "recon_at_mean": as_float(metrics.get(m.test(m.RECON_AT_MEAN))),
+              "fid": as_float(metrics.get(m.test(m.FID))),
+              "kid": as_float(metrics.get(m.test(m.KID))),
+              "fid_samples": as_float(metrics.get(m.test(m.FIDELITY_SAMPLES)))}
     gap = protocol_gap(payload) if protocol else ""
     if gap:
         return None, [f"{NOT_COMPARABLE}{source}: ({table}) {column}: {gap}"]

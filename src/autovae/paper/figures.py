@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from autovae.inference import metric_names as m  # noqa: E402
 from autovae.runs.record import COMPLETED, as_float, read_metrics  # noqa: E402
 from autovae.runs.scan import run_folders  # noqa: E402
 
@@ -49,7 +50,7 @@ def bound_key(run_dir: Path) -> str:
     """The per-epoch bound a run logged: val/elbo_refit where the posterior's scale is refitted (HEBAE:
     no bound trains its scale, so its own val/elbo is set by the scale's floor), else val/elbo."""
     header = (run_dir / "csv" / "metrics.csv").open().readline().strip().split(",")
-    return "val/elbo_refit" if "val/elbo_refit" in header else "val/elbo"
+    return m.val(m.ELBO_REFIT) if m.val(m.ELBO_REFIT) in header else m.val(m.ELBO)
 
 
 def run_label(facts: dict, payload: dict, with_seed: bool) -> str:
@@ -67,7 +68,7 @@ def run_label(facts: dict, payload: dict, with_seed: bool) -> str:
 def final_bound(payload: dict) -> float:
     """The test ELBO (with the refitted scale where there is one), else the last validation ELBO."""
     metrics = payload.get("metrics") or {}
-    return as_float(metrics.get("test/elbo", metrics.get("val/elbo")))
+    return as_float(metrics.get(m.test(m.ELBO), metrics.get(m.val(m.ELBO))))
 
 
 def hebae_fig1(root: str | Path, out: str | Path) -> Path:
@@ -155,7 +156,7 @@ def hebae_fig2(run_dirs: list[Path], x: torch.Tensor, out: str | Path) -> Path:
     return Path(out)
 
 
-FLOW_BOUNDS = (("test/bound_a1_k1", "L_{1,1}"), ("test/bound_a0_k50", "L_{0,50}"), ("test/nll", "-NLL (L_{0,5000})"))
+FLOW_BOUNDS = ((m.test(m.L11), "L_{1,1}"), (m.test(m.L0_50), "L_{0,50}"), (m.test(m.NLL), "-NLL (L_{0,5000})"))
 
 
 def flow_points(root: str | Path) -> list[dict]:
@@ -170,7 +171,7 @@ def flow_points(root: str | Path) -> list[dict]:
                "wall_s_per_epoch_with_evaluation": (p.get("duration_s") or math.nan) / max(1, int(p.get("epochs") or 1))}
         for key, _ in FLOW_BOUNDS:
             if key in metrics:
-                row[key] = (-1.0 if key == "test/nll" else 1.0) * as_float(metrics[key])
+                row[key] = (-1.0 if key == m.test(m.NLL) else 1.0) * as_float(metrics[key])
         rows.append(row)
     return sorted(rows, key=lambda r: (r["amortized"], r["flows"], r["seed"]))
 

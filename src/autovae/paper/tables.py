@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from autovae.inference import metric_names as m
+
 COLUMNS = ["N||N", "La||N", "Lo||N", "U||N", "G||N", "E||N", "N||La", "La||La", "Lo||La", "E||La", "C||C", "U||C",
            "G||G", "Auto"]
 # recon is our E_q reconstruction (one posterior sample, so recon + KL = -L_{1,1}); recon_at_mean is the
@@ -32,7 +34,7 @@ class SeedTable:
     likelihood_option: str  # conf/likelihood/<option>.yaml
     objective: dict = field(default_factory=lambda: dict(KL_OBJECTIVE))  # ran.objective
     divergence_option: str = "kl"  # conf/divergence/<option>.yaml
-    bound_key: str = "test/bound_a1_k1"  # the metrics.json key of the bound row
+    bound_key: str = m.test(m.L11)  # the metrics.json key of the bound row
     bound_label: str = "L_{1,1}"
     recon_label: str = "NLL"
 
@@ -50,7 +52,7 @@ TABLES = {
     "f": SeedTable("Likelihood Be(lambda, gamma): beta", {"name": "Beta", "eps": 1e-3}, "beta"),
     "g": SeedTable("Likelihood B(lambda), Renyi alpha=0 (IWAE)", {"name": "Bernoulli"}, "bernoulli",
                    objective={"name": "renyi", "alpha": 0.0, "samples": 50}, divergence_option="iwae",
-                   bound_key="test/bound_a0_k50", bound_label="L_{0,50}", recon_label="BCE"),
+                   bound_key=m.test(m.L0_50), bound_label="L_{0,50}", recon_label="BCE"),
 }
 
 

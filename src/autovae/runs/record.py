@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autovae.inference import metric_names as m
 from autovae.runs.atomic import write_json_atomic
 from autovae.runs.migration import upgrade_record
 
@@ -75,7 +76,7 @@ class RunRecord:
             write_json_atomic(self.path, self.fields)
 
     def complete(self, metrics: dict[str, float]) -> None:
-        self.fields.update(status=COMPLETED, metrics=metrics, objective=metrics.get("val/elbo"))
+        self.fields.update(status=COMPLETED, metrics=metrics, objective=metrics.get(m.val(m.ELBO)))
 
     def end(self, status: str, metrics: dict[str, float], *, reason: str | None = None,
             error: str | None = None) -> None:

@@ -16,6 +16,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from autovae.errors import ConfigError, UnknownOptionError
+from autovae.inference import metric_names as m
 from autovae.runs.record import COMPLETED
 from autovae.search.space import SearchSpace, finite, fixed_parts
 
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 
 # objective name -> (metric key in metrics.json, direction). Every one is measured on the validation
 # split (held out of the training images): the test set never takes part in choosing a trial.
-OBJECTIVES = {"bound": ("val/elbo", "maximize"), "iwae": ("val/bound_a0_k50", "maximize"),
-              "nll": ("val/nll", "minimize"), "fid": ("val/fid", "minimize"), "kid": ("val/kid", "minimize")}
+OBJECTIVES = {"bound": (m.val(m.ELBO), "maximize"), "iwae": (m.val(m.L0_50), "maximize"),
+              "nll": (m.val(m.NLL), "minimize"), "fid": (m.val(m.FID), "minimize"), "kid": (m.val(m.KID), "minimize")}
 DENSITY_OBJECTIVES = ("bound", "iwae", "nll")  # in nats of the likelihood: comparable only within one
 
 
