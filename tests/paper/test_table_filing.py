@@ -131,20 +131,27 @@ def test_a_difference_inside_the_seed_noise_is_neither_held_nor_not_held(tmp_pat
         assert "2 SE 2.83" in verdicts[claim][1]  # 2 * sqrt(2 * 1.41^2 / 2)
 
 
-def test_the_committed_table_b_renders_from_its_run_folders(monkeypatch):
-    """results/table_b.md is what `make table` makes of results/table_b/: it cannot silently break."""
-    monkeypatch.chdir(ROOT)
-    committed = ROOT / "results" / "table_b.md"
-    if not committed.exists():
-        import pytest
+COMMITTED_TABLES = sorted(p.stem for p in (ROOT / "results").glob("table_*.md") if not p.stem.endswith("_claims"))
 
-        pytest.skip("no committed table (b) yet")
+
+@pytest.mark.parametrize("name", COMMITTED_TABLES)
+def test_every_committed_table_renders_from_its_run_folders(name, tmp_path):
+    """results/<table>.md, .csv and _claims.md are what `make table` makes of results/<table>/ today,
+    byte for byte: no change to filing, rendering or judging can silently change a published table."""
+    from conftest import run_cli
+
+    assert (ROOT / "results" / name).is_dir(), f"results/{name}.md has no run folders beside it"
+    proc = run_cli("scripts/make_table.py", [f"runs=results/{name}", f"out={tmp_path}", f"name={name}"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for suffix in (".md", ".csv", "_claims.md"):
+        assert (tmp_path / f"{name}{suffix}").read_text() == (ROOT / "results" / f"{name}{suffix}").read_text(), suffix
+
+
+def test_the_committed_table_b_files_only_table_b_runs(monkeypatch):
+    monkeypatch.chdir(ROOT)
     col = collect_runs("results/table_b")
     assert col.records and all(r.table == "b" for r in col.records)
     assert not [p for p in col.problems if "not part of any seed table" in p]
-    # runs still going when it was rendered are listed as skipped: compare everything above that list
-    head = lambda text: text.split("\n## Skipped run directories")[0]  # noqa: E731
-    assert head(markdown(col)) == head(committed.read_text())
 
 
 def test_settings_added_later_at_their_old_value_do_not_split_seeds(tmp_path):
