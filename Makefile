@@ -14,7 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,launchers,search]"
 	touch $@
 
-install: $(VENV)/.installed
+# minepy (HEBAE's index-code mutual information) is built from its source archive: no wheel exists.
+$(VENV)/.minepy: $(VENV)/.installed scripts/install_minepy.sh
+	bash scripts/install_minepy.sh $(PY)
+	touch $@
+
+install: $(VENV)/.installed $(VENV)/.minepy
 
 # pythae for the benchmark, kept out of .venv: installed into .bench-site and imported only there.
 .bench-site/.installed: $(VENV)/.installed

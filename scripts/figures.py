@@ -33,9 +33,12 @@ def main(argv: list[str]) -> int:
 
         from autovae.data import datamodule_from
 
-        dm = datamodule_from(OmegaConf.create(found[0][1]["config"]))
-        dm.setup()
-        path = hebae_fig2([Path(d) for d, _ in found], dm.test_data[: int(opts.get("images", 2000))], out)
+        images = None
+        if any(not p.get("latent_statistics") for _, p in found):  # runs that did not record them: from weights
+            dm = datamodule_from(OmegaConf.create(found[0][1]["config"]))
+            dm.setup("test")
+            images = dm.test_data[: int(opts.get("images", 2000))]
+        path = hebae_fig2(found, out, images)
     print(f"wrote {path}")
     return 0
 

@@ -10,9 +10,7 @@ def test_a_folder_without_finished_runs_writes_no_figure(tmp_path):
 
 
 def test_hebae_figures_draw_the_refitted_bound_and_tell_runs_apart(tmp_path):
-    import torch
-
-    from autovae.paper.figures import bound_key, independence, run_label
+    from autovae.paper.figures import bound_key, run_label
 
     hebae, vae = tmp_path / "hebae", tmp_path / "vae"
     for folder, header in ((hebae, "epoch,step,val/elbo,val/elbo_refit"), (vae, "epoch,step,val/elbo")):
@@ -22,12 +20,6 @@ def test_hebae_figures_draw_the_refitted_bound_and_tell_runs_apart(tmp_path):
     facts = {"model": "HEBAE", "variant": "official", "posterior_scale_refit": {"applied": True}}
     assert run_label(facts, {"config": {"seed": 1}}, True) == "HEBAE (official), scale refitted, seed 1"
     assert run_label({"model": "VAE"}, {"config": {}}, False) == "VAE"
-    cov = torch.tensor([[1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 0.001]])
-    std = cov.diagonal().sqrt()
-    numbers = independence(cov, cov / (std[:, None] * std[None, :]))
-    assert numbers["collapsed_dimensions"] == 1
-    assert abs(numbers["mean_abs_offdiagonal_correlation"] - 1 / 6) < 1e-6  # two 0.5s among six entries
-    assert abs(numbers["cov_minus_identity_fro"] - (0.5 + 0.999 ** 2) ** 0.5) < 1e-5
 
 
 def test_renyi_curves_of_runs_that_share_a_pairing_are_all_drawn():
@@ -59,13 +51,14 @@ def test_the_committed_flow_figure_is_what_its_committed_runs_render(tmp_path):
 
 
 def test_the_fig2_numbers_name_their_runs_relative_to_the_file(data_dir, tmp_path):
-    """hebae_fig2.json is committed beside its runs: its keys must not be this machine's absolute paths."""
+    """hebae_fig2.json is committed beside its runs: its keys must not be this machine's absolute paths.
+    A run that did not record its latent statistics is measured from its weights."""
     import json
 
     from conftest import compose, tiny_overrides
 
     from autovae.app.train import build, run
-    from autovae.paper.figures import hebae_fig2
+    from autovae.paper.figures import finished_runs, hebae_fig2
 
     run_dir = (tmp_path / "fig2" / "hebae" / "seed_0").resolve()
     cfg = compose(tiny_overrides(data_dir, run_dir, "model=hebae", "trainer.max_steps=3", "callbacks.images=null",
@@ -74,9 +67,10 @@ def test_the_fig2_numbers_name_their_runs_relative_to_the_file(data_dir, tmp_pat
     images = build(cfg)[1]
     images.setup("test")
     out = tmp_path / "fig2" / "hebae_fig2.png"
-    hebae_fig2([run_dir], images.test_data[:200], out)
+    hebae_fig2(finished_runs(tmp_path / "fig2"), out, images.test_data[:200])
     numbers = json.loads(out.with_suffix(".json").read_text())
     assert list(numbers) == ["hebae/seed_0"] and numbers["hebae/seed_0"]["model"] == "HEBAE"
+    assert 0 <= numbers["hebae/seed_0"]["mean_mic"] <= 1
 
 
 def test_the_renyi_figure_writes_its_numbers_beside_it(data_dir, tmp_path):

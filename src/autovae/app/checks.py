@@ -62,3 +62,15 @@ def check_config(cfg: DictConfig) -> None:
         if not _number(alpha) or not _int_at_least(1)[0](samples):
             raise ConfigError(f"evaluation.bounds[{i}]={OmegaConf.to_container(bound)} is not allowed: alpha must be "
                               "a number (or .inf / -.inf) and samples an integer >= 1")
+    latent = OmegaConf.select(cfg, "evaluation.latent_statistics", default=None)
+    if latent:
+        from dataclasses import fields
+
+        from autovae.evaluation.latent import LatentStatistics
+
+        given = OmegaConf.to_container(latent, resolve=True)
+        unknown = sorted(set(given) - {f.name for f in fields(LatentStatistics)})
+        if unknown:
+            raise ConfigError(f"unknown evaluation.latent_statistics keys {unknown}; valid: "
+                              f"{', '.join(f.name for f in fields(LatentStatistics))}")
+        LatentStatistics(**given)

@@ -249,6 +249,7 @@ def _train_and_test(cfg: DictConfig, out: Path, built: tuple, previous: dict | N
                 trainer.test(model, datamodule=datamodule, verbose=False)
                 metrics.update(_metrics(trainer))
         _refuse_nonfinite_test(metrics)
+        _latent_statistics(cfg, model, datamodule, record)
         record.complete(metrics)
     except TrialPruned:
         record.end("pruned", _metrics(trainer))
@@ -283,6 +284,23 @@ def _refit_posterior_scale(model, datamodule, record: RunRecord) -> None:
         record.add(ran={**record["ran"], **model.describe(), "posterior_scale_refit": refit})
         log.info("posterior scale refitted on %d %s images (%s): ELBO %.2f -> %.2f", refit["images"], split,
                  refit["per"], refit["val_elbo_trained_scale"], refit["val_elbo_refit"])
+
+
+def _latent_statistics(cfg: DictConfig, model, datamodule, record: RunRecord) -> None:
+    """The latent means' covariance and the index-code MIC/TIC on the test images, into the record
+    (``evaluation.latent_statistics``; HEBAE's Fig. 2 is drawn from them)."""
+    settings = cfg.evaluation.get("latent_statistics")
+    if not settings:
+        return
+    from autovae.evaluation.latent import LatentStatistics, latent_statistics
+
+    spec = LatentStatistics(**OmegaConf.to_container(settings, resolve=True))
+    datamodule.setup("test")
+    record.add(latent_statistics=latent_statistics(model.net, datamodule.test_data.to(model.device), spec, seed=int(cfg.seed)))
+    stats = record["latent_statistics"]
+    log.info("latent means of %d test images: ||Cov - I||_F %.3f, mean |off-diagonal correlation| %.3f; "
+             "index-code MIC %.3f, TIC %.3f", spec.images, stats["cov_minus_identity_fro"],
+             stats["mean_abs_offdiagonal_correlation"], stats["index_code"]["mean_mic"], stats["index_code"]["mean_tic"])
 
 
 def _fit(cfg: DictConfig, out: Path, model, datamodule, trainer, previous: dict | None) -> dict[str, float]:

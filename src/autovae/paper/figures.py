@@ -113,42 +113,57 @@ def hebae_fig1(root: str | Path, out: str | Path) -> Path:
     return Path(out)
 
 
-@torch.no_grad()
-def _latent_means(model, x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([model.posterior(b).mean for b in x.split(1000)])
-
-
-def independence(cov: torch.Tensor, corr: torch.Tensor, collapsed_below: float = 0.01) -> dict[str, float]:
-    """How far the latent means are from N(0, I)'s independence: ||Cov - I||_F, the mean absolute
-    off-diagonal correlation, and the dimensions whose means barely vary (variance below 0.01: collapsed)."""
-    k = cov.shape[0]
-    off = ~torch.eye(k, dtype=torch.bool)
-    return {"cov_minus_identity_fro": float(torch.linalg.matrix_norm(cov - torch.eye(k))),
-            "mean_abs_offdiagonal_correlation": float(corr.abs()[off].mean()),
-            "collapsed_dimensions": int((cov.diagonal() < collapsed_below).sum())}
-
-
-def hebae_fig2(run_dirs: list[Path], x: torch.Tensor, out: str | Path) -> Path:
-    """Absolute covariance and correlation matrices of the latent means, one column per model; the
-    numbers of ``independence`` beside it in <out>.json, keyed by each run's folder relative to that
-    file's, so that the file names the runs wherever the folders are moved or committed."""
+def latent_record(run_dir: Path, payload: dict, images: torch.Tensor | None) -> dict:
+    """A run's ``latent_statistics``: from its metrics.json where the run computed them
+    (``evaluation.latent_statistics``), else computed now from its checkpoint on ``images``."""
+    if payload.get("latent_statistics"):
+        return payload["latent_statistics"]
+    from autovae.errors import NoWeightsError
+    from autovae.evaluation.latent import LatentStatistics, latent_statistics
     from autovae.lightning.restore import load_model
+
+    if images is None:
+        raise NoWeightsError(f"{run_dir} has no latent_statistics in its metrics.json and no test images were given")
+    model, cfg = load_model(run_dir)
+    spec = LatentStatistics(**{**(cfg.get("evaluation", {}).get("latent_statistics") or {}), "images": len(images)})
+    return latent_statistics(model, images, spec, seed=int(cfg.get("seed", 0)))
+
+
+def hebae_fig2(runs: list[tuple[Path, dict]], out: str | Path, images: torch.Tensor | None = None) -> Path:
+    """One column per run: the absolute covariance and correlation matrices of the latent means, and
+    the index-code MIC and TIC per latent dimension; the numbers beside it in <out>.json, keyed by each
+    run's folder relative to that file's, so that the file names the runs wherever they are moved."""
     from autovae.runs.atomic import write_json_atomic
 
-    fig, axes = plt.subplots(2, len(run_dirs), figsize=(3.2 * len(run_dirs), 6), squeeze=False)
+    fig, axes = plt.subplots(3, len(runs), figsize=(3.2 * len(runs), 8.5), squeeze=False)
     numbers = {}
-    for col, run_dir in enumerate(run_dirs):
-        model, cfg = load_model(run_dir)
-        means = _latent_means(model, x)
-        cov = torch.cov(means.T)
-        std = cov.diagonal().sqrt().clamp_min(1e-12)
-        corr = cov / (std[:, None] * std[None, :])
-        numbers[os.path.relpath(Path(run_dir).resolve(), Path(out).resolve().parent)] = {"model": type(model).__name__, "seed": int(cfg.get("seed", 0)), **independence(cov, corr)}
-        cov, corr = cov.abs(), corr.abs()
+    for col, (run_dir, payload) in enumerate(runs):
+        stats = latent_record(Path(run_dir), payload, images)
+        model, seed = ran(payload)["model"], int(payload["config"].get("seed", 0))
+        mi = stats.get("index_code") or {}
+        numbers[os.path.relpath(Path(run_dir).resolve(), Path(out).resolve().parent)] = {
+            "model": model, "seed": seed,
+            **{k: stats[k] for k in ("cov_minus_identity_fro", "mean_abs_offdiagonal_correlation", "collapsed_dimensions")},
+            **({"mean_mic": mi["mean_mic"], "mean_tic": mi["mean_tic"]} if mi else {}),
+            **({"mean_mic_refitted_scale": stats["index_code_refitted_scale"]["mean_mic"],
+                "mean_tic_refitted_scale": stats["index_code_refitted_scale"]["mean_tic"]}
+               if "index_code_refitted_scale" in stats else {})}
+        cov, corr = torch.tensor(stats["covariance"]).abs(), torch.tensor(stats["correlation"]).abs()
         for row, (mat, title) in enumerate(((cov, "|covariance|"), (corr, "|correlation|"))):
             im = axes[row][col].imshow(mat.numpy(), cmap="viridis", vmin=0)
-            axes[row][col].set_title(f"{type(model).__name__}: {title}", fontsize=8)
+            axes[row][col].set_title(f"{model}, seed {seed}: {title}", fontsize=8)
             fig.colorbar(im, ax=axes[row][col], fraction=0.046)
+        ax = axes[2][col]
+        if mi:
+            dims = range(len(mi["mic"]))
+            ax.bar([d - 0.2 for d in dims], mi["mic"], width=0.4, label=f"MIC (mean {mi['mean_mic']:.2f})")
+            ax.bar([d + 0.2 for d in dims], mi["tic"], width=0.4, label=f"TIC (mean {mi['mean_tic']:.2f})")
+            ax.set_ylim(0, 1)
+            ax.set_xlabel("latent dimension j")
+            ax.set_title(f"{model}: index-code MIC/TIC", fontsize=8)
+            ax.legend(fontsize=6)
+        else:
+            ax.axis("off")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

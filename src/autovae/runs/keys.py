@@ -23,13 +23,15 @@ HOW_NOT_WHAT = ("paths", "run_name", "sweep_name", "skip_completed", "on_error",
                 "trainer.default_root_dir", "trainer.plugins", "threads", "host_allocator", "model.optimizer.fused",
                 "model.optimizer.foreach", "dataset.data_dir", "dataset.seed_dir", "callbacks.fidelity.cache_root",
                 "hydra")
+# Measurements taken after training: adding one to a run changes nothing it trains.
+MEASUREMENTS_ONLY = ("evaluation.latent_statistics",)
 # What may change between a start and its resumption without changing what the run computes.
-MAY_CHANGE_ON_RESUME = (*HOW_NOT_WHAT, "trainer.max_epochs", "callbacks.progress_bar", "callbacks.images",
+MAY_CHANGE_ON_RESUME = (*HOW_NOT_WHAT, *MEASUREMENTS_ONLY, "trainer.max_epochs", "callbacks.progress_bar", "callbacks.images",
                         "callbacks.lr_monitor", "callbacks.model_checkpoint")
 # Left out when grouping runs into seeds: besides how a run computes, callbacks only add measurements
 # (FID/KID, pictures): seeds with and without FID are the same model, and the FID/KID rows name their
 # sample counts.
-NOT_PART_OF_A_GROUP = (*HOW_NOT_WHAT, "seed", "dataset.seed", "callbacks", "column")
+NOT_PART_OF_A_GROUP = (*HOW_NOT_WHAT, *MEASUREMENTS_ONLY, "seed", "dataset.seed", "callbacks", "column")
 # Left out of a sweep job's folder name when it is named by its overrides (where the sweep's swept
 # keys are unknown): what may change on resume, and the device, which a resumed job may also change.
 NOT_IN_A_FOLDER_NAME = (*MAY_CHANGE_ON_RESUME, "trainer.accelerator")
