@@ -4,7 +4,7 @@
 #
 #   bash scripts/reproduce_table_b.sh [stage ...]
 #   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
-#           table_a table_c table_d table_e table_f table_g table_b_converged table_b_converged_seeds table_a_units flows
+#           table_a table_c table_d table_e table_f table_g table_b_converged table_b_converged_seeds table_a_units flows flows_seeds flows_binarized
 #           hebae_fig2 hebae_fig1_epochs hebae_fig1_lambda hebae_official renyi
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
@@ -169,6 +169,20 @@ stage_flows() {
   { flows model.net.flows=8 model.net.amortized=true seed=0
     flows model.net.flows=8,1 model.net.amortized=false seed=0
     flows model.net.flows=32 model.net.amortized=true seed=0; } &
+  wait
+}
+# The second seed for K = 0 and the best K (8, amortized), in fp32 as seed 0 ran (that machine had no bf16).
+stage_flows_seeds() {
+  { flows model.net.flows=0 model.net.amortized=false seed=1 trainer.precision=32-true; } &
+  { flows model.net.flows=8 model.net.amortized=true seed=1 trainer.precision=32-true; } &
+  wait
+}
+# Rezende and Mohamed's direction: amortized planar flows on dynamically binarized MNIST (their
+# -log p(x) ~ 85.1 nats with K = 80), the plain VAE beside it; folders results/flows_binarized/...
+stage_flows_binarized() {
+  # shellcheck disable=SC2016
+  { flows dataset.binarize=dynamic model.net.flows=32 model.net.amortized=true seed=0 hydra.sweep.dir=results/flows_binarized; } &
+  { flows dataset.binarize=dynamic model.net.flows=0 model.net.amortized=false seed=0 hydra.sweep.dir=results/flows_binarized; } &
   wait
 }
 # The HEBAE paper's MNIST experiments (docs/hebae.md) at its setup (experiment=hebae_mnist),
