@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from benchmarks.common import sync
-from benchmarks.seed import compose_seed, seed_data, seed_model
+from benchmarks.seed import compose_seed, seed, seed_data, seed_model
 
 
 # (name, bf16 networks, images per batch, samples per pass or None for ~1000 rows, baseline likelihood)
@@ -54,12 +54,35 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
         out[f"nll_{name}"] = -torch.cat(values).mean().item()
         if baseline:
             del model.likelihood.log_prob
+    if "default" in variants:
+        out.update(nll_products(device))
     if args.fid_samples and "default" in variants:
         t0 = time.perf_counter()
         generate(model, args.fid_samples)
         sync(device)
         out["generate_fid_samples_s"] = time.perf_counter() - t0
     return out
+
+
+def nll_gemm_shapes(rows: int) -> list[tuple[str, int, int, int]]:
+    """(kind, rows, in, out) of the matrix products of one NLL pass: the decoder's layers, forward only."""
+    s = seed()
+    sizes = [s.latent, *reversed(s.hidden), s.pixels]
+    return [("forward", rows, a, b) for a, b in zip(sizes, sizes[1:])]
+
+
+def nll_products(device, rows: int = 1000, passes: int = 5000) -> dict:
+    """The default NLL's matrix products timed alone at its shapes, in bf16: each pass decodes ``rows``
+    samples (1000 images x 1 sample, evaluation.rows_per_pass) through the decoder's layers, and K=5000
+    over 1000 images takes ``passes`` of them (the encoder runs once per image: left out)."""
+    import torch
+
+    from benchmarks.step import gemm_flops, time_gemms
+
+    shapes = nll_gemm_shapes(rows)
+    per_pass = time_gemms(shapes, torch.bfloat16, device, 200)
+    return {"nll_gemm_s_per_1000_images": per_pass * passes,
+            "nll_gemm_gflops": gemm_flops(shapes) / per_pass / 1e9}
 
 
 def table_b_run(args, device) -> dict:

@@ -70,6 +70,10 @@ def report(rounds: dict[str, list[dict]], epochs: int = 100, fid_samples: int = 
                     f"the baseline, {t['fp32'] / t['default']:.2f}x faster than fp32; NLL {nll['baseline']:.3f}, "
                     f"{nll['fp32']:.3f}, {nll['default']:.3f} nats; peak RSS {ev['peak_rss_mb']:.0f} MB"
                     + (f"; {ev['generate_fid_samples_s']:.1f} s to draw the FID samples" if "generate_fid_samples_s" in ev else ""))
+    if "nll_gemm_s_per_1000_images" in ev and "nll_k5000_s_per_1000_images_default" in ev:
+        g, total = ev["nll_gemm_s_per_1000_images"], ev["nll_k5000_s_per_1000_images_default"]
+        rows.append(f"The default NLL's decoder products alone at its shapes (bf16, 1000 rows a pass): {g:.1f} s "
+                    f"({ev['nll_gemm_gflops']:.0f} GFLOP/s); the NLL takes {total / g:.2f}x its products")
     if "step breakdown" in results and "error" not in results["step breakdown"]:
         rows.append(breakdown_report(results["step breakdown"]))
     inception = results.get("inception")

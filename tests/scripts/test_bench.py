@@ -75,6 +75,22 @@ def test_the_breakdowns_matrix_products_are_those_of_a_training_step():
     assert products == counter.get_total_flops() == gemm_flops(gemm_shapes(s.batch))
 
 
+def test_the_nll_products_timed_alone_are_those_of_an_nll_pass():
+    """The products that the NLL's time is compared with are the decoder's, at the pass's shapes:
+    torch's FLOP count of decoding 1000 samples equals the list's."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmarks.evaluation import nll_gemm_shapes
+    from benchmarks.seed import seed, seed_model
+    from benchmarks.step import gemm_flops
+
+    net = seed_model(torch.device("cpu")).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net.decode(torch.randn(1, 1000, seed().latent))
+    assert counter.get_total_flops() == gemm_flops(nll_gemm_shapes(1000)) > 0
+
+
 def test_the_benchmark_times_the_seed_experiment_as_composed():
     """No constant of its own: the benchmark's model, batch and learning rate are experiment=autovae_mnist's."""
     from conftest import compose
