@@ -5,6 +5,7 @@
 #   bash scripts/reproduce_table_b.sh [stage ...]
 #   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
 #           table_a table_c table_d table_e table_f table_g table_b_converged table_b_converged_seeds table_a_units flows flows_seeds flows_binarized
+#           search_a search_c search_d search_e search_f
 #           hebae_fig2 hebae_fig1_epochs hebae_fig1_lambda hebae_official renyi
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
@@ -47,15 +48,35 @@ stage_gap()   {  # each of the paper setup's suspects for N||N, one change at a 
   wait
 }
 # The Auto column: an Optuna study over irregular pairings (three pair types and their fractions) at
-# table (b)'s objective and likelihood, trials of SEARCH_EPOCHS epochs pruned by the median rule on
-# val/elbo, two workers sharing one journal; then the best trial's pairing at full size, three seeds.
-SEARCH="experiment=table_b callbacks=default logger=csv divergence=kl likelihood=bernoulli
-  search.study_name=table_b_auto search.space.encoding=fractions search.n_trials=${SEARCH_TRIALS:-30}
-  trainer.max_epochs=${SEARCH_EPOCHS:-20} paths.log_dir=results threads=1"
-stage_search() {
-  # shellcheck disable=SC2086
-  { $PY search.py $SEARCH & $PY search.py $SEARCH & wait; } > /dev/null
+# a table's objective and likelihood, trials of SEARCH_EPOCHS epochs pruned by the median rule on
+# val/elbo, two workers sharing one journal (results/search/table_<x>_auto.journal).
+likelihood_option() {  # the conf/likelihood option of table <x>, from paper/tables.py
+  $PY -c "import sys; from autovae.paper.tables import TABLES; print(TABLES[sys.argv[1]].likelihood_option)" "$1"
 }
+search_study() {  # search_study <x>
+  local lik args
+  lik=$(likelihood_option "$1") || return 1
+  args="experiment=table_$1 callbacks=default logger=csv divergence=kl likelihood=$lik
+    search.study_name=table_$1_auto search.space.encoding=fractions search.n_trials=${SEARCH_TRIALS:-30}
+    trainer.max_epochs=${SEARCH_EPOCHS:-20} paths.log_dir=results threads=1"
+  # shellcheck disable=SC2086
+  { $PY search.py $args & $PY search.py $args & wait; } > /dev/null
+}
+stage_search() { search_study b; }
+# Tables (a), (c), (d), (e), (f): the study at the table's likelihood, then its best pairing at full
+# length (seed 0) as the table's Auto column, and the table rendered again.
+search_and_auto() {  # search_and_auto <x>
+  search_study "$1" || return 1
+  $PY scripts/search_report.py "search.study_name=table_$1_auto" paths.log_dir=results > /dev/null || return 1
+  EXPERIMENT=table_$1 sweep "results/table_$1" $NOFID seed=0 \
+    "hydra.searchpath=[file://$PWD/results/search/table_$1_auto/report]" column=searched
+  $PY scripts/make_table.py "runs=results/table_$1" out=results "name=table_$1" > /dev/null
+}
+stage_search_a() { search_and_auto a; }
+stage_search_c() { search_and_auto c; }
+stage_search_d() { search_and_auto d; }
+stage_search_e() { search_and_auto e; }
+stage_search_f() { search_and_auto f; }
 best_pairing() {  # the Auto study's best pairing, as pairing.components text
   $PY - <<'PY'
 import optuna
