@@ -5,7 +5,7 @@
 #   bash scripts/reproduce_table_b.sh [stage ...]
 #   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
 #           table_a table_c table_d table_e table_f table_g table_b_converged table_b_converged_seeds table_a_units flows flows_seeds flows_binarized
-#           search_a search_c search_d search_e search_f
+#           search_a search_c search_d search_e search_f search_converged
 #           hebae_fig2 hebae_fig1_epochs hebae_fig1_lambda hebae_official renyi
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
@@ -53,14 +53,15 @@ stage_gap()   {  # each of the paper setup's suspects for N||N, one change at a 
 likelihood_option() {  # the conf/likelihood option of table <x>, from paper/tables.py
   $PY -c "import sys; from autovae.paper.tables import TABLES; print(TABLES[sys.argv[1]].likelihood_option)" "$1"
 }
-search_study() {  # search_study <x>
-  local lik args
-  lik=$(likelihood_option "$1") || return 1
-  args="experiment=table_$1 callbacks=default logger=csv divergence=kl likelihood=$lik
-    search.study_name=table_$1_auto search.space.encoding=fractions search.n_trials=${SEARCH_TRIALS:-30}
+search_study() {  # search_study <x> [study name] [overrides...]
+  local lik args x=$1 study=${2:-table_$1_auto}
+  shift; [ $# -gt 0 ] && shift
+  lik=$(likelihood_option "$x") || return 1
+  args="experiment=table_$x callbacks=default logger=csv divergence=kl likelihood=$lik
+    search.study_name=$study search.space.encoding=fractions search.n_trials=${SEARCH_TRIALS:-30}
     trainer.max_epochs=${SEARCH_EPOCHS:-20} paths.log_dir=results threads=1"
   # shellcheck disable=SC2086
-  { $PY search.py $args & $PY search.py $args & wait; } > /dev/null
+  { $PY search.py $args "$@" & $PY search.py $args "$@" & wait; } > /dev/null
 }
 stage_search() { search_study b; }
 # Tables (a), (c), (d), (e), (f): the study at the table's likelihood, then its best pairing at full
@@ -156,6 +157,16 @@ stage_table_b_converged_seeds() {
   sweep $CONVERGED $NOFID "seed=${SEEDS:-1,2}" dataset.batch_size=100 \
     "hydra.searchpath=[file://$PWD/results/search/table_b_auto/report]" column=N_N,La_N,Lo_N,E_N,C_C,searched
   $PY scripts/make_table.py runs=$CONVERGED out=results name=table_b_converged > /dev/null
+}
+# An Auto column searched at the converged setup itself (batch 100): trials of SEARCH_EPOCHS (default 10)
+# epochs, as many Adam steps as a full run at the printed setup, pruned; the best pairing at full length,
+# seeds 0-2, into results/table_b_converged_searched/ (the converged table's Auto so far is the printed
+# setup's study's pairing, results/table_b_converged/searched/).
+stage_search_converged() {
+  SEARCH_EPOCHS=${SEARCH_EPOCHS:-10} search_study b table_b_converged_auto dataset.batch_size=100 || return 1
+  $PY scripts/search_report.py search.study_name=table_b_converged_auto paths.log_dir=results > /dev/null || return 1
+  sweep results/table_b_converged_searched $NOFID "seed=0,1,2" dataset.batch_size=100 \
+    "hydra.searchpath=[file://$PWD/results/search/table_b_converged_auto/report]" column=searched
 }
 # Table (a)'s units: N||N and Lo||N with the normal's variance 1 instead of the printed 1/2. If the paper's
 # MSE row is 1/2 sum (x - lambda)^2, these runs' reconstruction rows land on it.
