@@ -44,13 +44,16 @@ def test_only_runs_of_the_table_definition_are_filed(tmp_path):
     fake_run(tmp_path, "mse", ["column=N_N", "likelihood=mse"], bound=-600.0)
     col = collect_runs(tmp_path)
     filed = sorted((r.table, r.column, r.source.rsplit("/", 1)[-1]) for r in col.records)
-    assert filed == [("a", "N||N", "mse"), ("b", "N||N", "vae"), ("g", "N||N", "iwae_k50")]
+    assert filed == [("a", "N||N", "mse"), ("a", "N||N", "mse_var1"), ("b", "N||N", "vae"), ("g", "N||N", "iwae_k50")]
     unfiled = "\n".join(col.problems)
-    for name in ("hebae", "flow", "wae", "beta_vae", "latent10", "fashion", "mse_var1", "iwae_k5"):
+    for name in ("hebae", "flow", "wae", "beta_vae", "latent10", "fashion", "iwae_k5"):
         assert f"/{name}: not part of any seed table" in unfiled
-    # the MSE bound is put in the paper's units: + 784/2 log(pi) for variance 1/2
-    mse = next(r for r in col.records if r.table == "a")
-    assert math.isclose(mse.values["bound"], -600.0 + 392 * math.log(math.pi), rel_tol=1e-9)
+    # table (a)'s variance is unspecified: any fixed variance files, its bound put in the paper's units
+    # (the constant dropped: + 784/2 log(2 pi variance)), and two variances in one cell clash
+    bounds = {r.source.rsplit("/", 1)[-1]: r.values["bound"] for r in col.records if r.table == "a"}
+    assert math.isclose(bounds["mse"], -600.0 + 392 * math.log(math.pi), rel_tol=1e-9)
+    assert math.isclose(bounds["mse_var1"], -100.0 + 392 * math.log(2 * math.pi), rel_tol=1e-9)
+    assert any("likelihood.variance: 0.5 / 1.0" in c for c in clashes(col))
 
 
 def test_only_seeds_of_one_configuration_are_averaged(tmp_path):

@@ -2,7 +2,8 @@
 
 A decoder emits ``params_per_pixel`` unconstrained values per pixel; each belief turns them into
 its distribution's parameters. ``log_prob`` sums over pixels; ``reconstruction_loss`` is the
-per-image loss in the units of the seed's tables (summed MSE, BCE, MAE, or NLL).
+per-image loss in the units of the seed's tables: -log p less ``dropped_constant`` (summed MSE at the
+normal's default variance 1/2, BCE, MAE at scale 1, or the NLL).
 """
 from __future__ import annotations
 
@@ -97,7 +98,8 @@ class ContinuousBernoulli(Likelihood):
 class FixedScaleNormal(Likelihood):
     """N(lambda, variance) with a fixed variance: -log p = (x - lambda)^2 / (2 variance) + const.
 
-    The default variance 1/2 makes -log p exactly the seed's squared error plus log(pi)/2 per pixel.
+    The loss is the first term, so that loss + KL is the negative bound less the constant at every
+    variance; the default variance 1/2 makes it the summed squared error (log(pi)/2 per pixel dropped).
     """
 
 
@@ -113,11 +115,9 @@ class FixedScaleNormal(Likelihood):
         return -(x - mu) ** 2 / (2 * self.variance) - 0.5 * math.log(2 * math.pi * self.variance)
 
     def reconstruction_loss(self, x, out):
-        return _pixel_sum((x - torch.sigmoid(out)) ** 2, 3)
+        return _pixel_sum((x - torch.sigmoid(out)) ** 2, 3) / (2 * self.variance)
 
     def dropped_constant(self, pixels):
-        # -log p = (x - mu)^2 / (2 variance) + log(2 pi variance) / 2; the loss is the squared error,
-        # equal to the first term at the seed's variance 1/2
         return pixels * 0.5 * math.log(2 * math.pi * self.variance)
 
 
@@ -136,10 +136,10 @@ class FixedScaleLaplace(Likelihood):
         return -(x - torch.sigmoid(out)).abs() / self.scale - math.log(2 * self.scale)
 
     def reconstruction_loss(self, x, out):
-        return _pixel_sum((x - torch.sigmoid(out)).abs(), 3)
+        return _pixel_sum((x - torch.sigmoid(out)).abs(), 3) / self.scale  # the summed MAE at scale 1
 
     def dropped_constant(self, pixels):
-        return pixels * math.log(2 * self.scale)  # -log p = |x - mu| / scale + log(2 scale), at scale 1
+        return pixels * math.log(2 * self.scale)
 
 
 class _LearnedScale(Likelihood):

@@ -116,7 +116,7 @@ def setup_mismatch(facts: dict) -> str:
     return ""
 
 
-def table_of(facts: dict, tables: str = "abcdefg") -> tuple[str | None, str]:
+def table_of(facts: dict, tables: str = "".join(TABLES)) -> tuple[str | None, str]:
     """(table, "") when the run matches a table's definition, else (None, the reason)."""
     mismatch = setup_mismatch(facts)
     if mismatch:
