@@ -3,6 +3,8 @@
   python scripts/figures.py hebae_fig1 runs=outputs/multirun/hebae_fig1_epochs [out=outputs/figures/hebae_fig1.png]
   python scripts/figures.py hebae_fig2 runs=outputs/multirun/hebae_fig2 [images=2000] [out=outputs/figures/hebae_fig2.png]
   python scripts/figures.py flows runs=outputs/multirun/flow_compare [out=outputs/figures/flows.png]
+  python scripts/figures.py hebae_claims runs=results/hebae [out=results/hebae/claims.md]
+                            (the HEBAE paper's claims over runs/fig2, runs/fig1_epochs, runs/fig1_lambda)
 
 A folder with no finished run is refused (exit status 1) and no figure is written.
 """
@@ -13,12 +15,12 @@ from autovae.paper.figures import finished_runs, flow_comparison, hebae_fig1, he
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("hebae_fig1", "hebae_fig2", "flows"):
+    if not argv or argv[0] not in ("hebae_fig1", "hebae_fig2", "flows", "hebae_claims"):
         print(__doc__, file=sys.stderr)
         return 2
     opts = dict(a.split("=", 1) for a in argv[1:])
     kind, runs = argv[0], opts.get("runs", "outputs")
-    out = Path(opts.get("out", Path("outputs") / "figures" / f"{kind}.png"))
+    out = Path(opts.get("out", Path("outputs") / "figures" / (f"{kind}.md" if kind == "hebae_claims" else f"{kind}.png")))
     found = finished_runs(runs)
     if not found:
         print(f"no finished runs under {runs}: nothing to plot", file=sys.stderr)
@@ -26,6 +28,12 @@ def main(argv: list[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "hebae_fig1":
         path = hebae_fig1(runs, out)
+    elif kind == "hebae_claims":
+        from autovae.paper.hebae_claims import claims_markdown
+        from autovae.runs.atomic import write_text_atomic
+
+        path = out
+        write_text_atomic(out, claims_markdown(runs))
     elif kind == "flows":
         path = flow_comparison(runs, out)
     else:

@@ -1,0 +1,60 @@
+"""The HEBAE paper's claims judged from run records, as make table judges a seed table."""
+import json
+
+from conftest import ROOT, run_cli
+
+from autovae.paper.hebae_claims import claims_markdown, fig1_epochs_claims, fig1_lambda_claims, fig2_claims
+from autovae.runs.atomic import write_json_atomic
+
+
+def record(folder, model, seed, metrics=None, curve=None, latent_dim=20, lam=1.0, corr=None):
+    """A finished run folder: its record (``ran`` as train.py writes it) and, with ``curve``, its history."""
+    facts = {"model": model, "latent_dim": latent_dim, "objective": {"name": "kl", "beta": 1.0 if model == "HEBAE" else lam}}
+    if model == "HEBAE":
+        facts["lam"] = lam
+    payload = {"status": "completed", "epochs": len(curve or [0]), "config": {"seed": seed}, "ran": facts,
+               "metrics": metrics or {}}
+    if corr is not None:
+        payload["latent_statistics"] = {"mean_abs_offdiagonal_correlation": corr}
+    write_json_atomic(folder / "metrics.json", payload)
+    if curve:
+        (folder / "csv").mkdir(parents=True, exist_ok=True)
+        (folder / "csv" / "metrics.csv").write_text(
+            "epoch,step,val/elbo\n" + "".join(f"{e},{e},{v}\n" for e, v in enumerate(curve)))
+
+
+def test_fig2_claims_are_judged_against_the_seeds_noise(tmp_path):
+    root = tmp_path / "fig2"
+    for seed, (vae, wae, hebae) in enumerate([(-97.0, -108.0, -100.0), (-98.0, -108.5, -100.2)]):
+        record(root / "vae" / f"seed_{seed}", "VAE", seed, {"test/elbo": vae, "test/fid": 30.0 + seed}, corr=0.10)
+        record(root / "wae" / f"seed_{seed}", "WAE", seed, {"test/elbo": wae, "test/fid": 50.0 + seed}, corr=0.040 + 0.002 * seed)
+        record(root / "hebae" / f"seed_{seed}", "HEBAE", seed, {"test/elbo": hebae, "test/fid": 40.0 - seed}, corr=0.041 - 0.002 * seed)
+    verdicts = [v for _, v, _ in fig2_claims(root)]
+    # independence: held against the VAE, within noise against the WAE; FID: not held against the VAE,
+    # held against the WAE; bound: not held
+    assert verdicts == ["held", "within seed noise", "not held", "held", "not held"]
+
+
+def test_fig1_claims_read_the_curves_and_the_lambda_spread(tmp_path):
+    epochs = tmp_path / "fig1_epochs"
+    for seed in (0, 1):
+        record(epochs / "vae" / f"seed_{seed}", "VAE", seed, curve=[-200, -150, -120, -110, -105, -100 - seed], latent_dim=5)
+        record(epochs / "hebae" / f"seed_{seed}", "HEBAE", seed, curve=[-130, -104, -103, -102.5, -102.2, -102 - seed], latent_dim=5)
+    rows = fig1_epochs_claims(epochs)
+    assert [r[1] for r in rows] == ["not held", "held"] and "k = 5" in rows[0][0]
+    assert "HEBAE 3, 2 epochs against VAE 6, 6 epochs" in rows[1][2]
+    lam = tmp_path / "fig1_lambda"
+    for i, value in enumerate((0.1, 1.0, 10.0)):
+        record(lam / f"vae_{i}", "VAE", 0, {"test/elbo": -100.0 - 10 * i}, lam=value)
+        record(lam / f"hebae_{i}", "HEBAE", 0, {"test/elbo": -100.0 - i}, lam=value)
+    (text, v, figures), = fig1_lambda_claims(lam)
+    assert v == "held (one seed: noise unknown)" and "HEBAE 2.00 against VAE 20.00" in figures
+    assert "not measured yet" in claims_markdown(tmp_path / "nowhere")
+
+
+def test_the_committed_hebae_claims_are_what_the_committed_runs_give(tmp_path):
+    out = tmp_path / "claims.md"
+    proc = run_cli("scripts/figures.py", ["hebae_claims", f"runs={ROOT / 'results' / 'hebae'}", f"out={out}"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.read_text() == (ROOT / "results" / "hebae" / "claims.md").read_text()
+    assert json.loads((ROOT / "results" / "hebae" / "fig2" / "hebae_fig2.json").read_text())
