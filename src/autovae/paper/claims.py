@@ -10,6 +10,7 @@ Spearman's rho over the columns both have.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Callable
 
@@ -68,6 +69,26 @@ def verdict(margin: float, se: float | None) -> str:
 
 def _noise_text(se: float | None) -> str:
     return "" if se is None else f", {NOISE_Z:g} SE {NOISE_Z * se:.2f}"
+
+
+def _mean_se(values: list[float]) -> tuple[float, float | None]:
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None)
+
+
+def compare_seeds(name_a: str, a: list[float], name_b: str, b: list[float], higher_is_better: bool,
+            unit: str = "", digits: int = 2) -> tuple[str | None, str]:
+    """(verdict that ``a`` is better than ``b``, its figures) from the two sides' values over seeds, for
+    figures whose claims are not table cells (HEBAE, flows); None where a side is missing."""
+    if not a or not b:
+        return None, f"needs {name_a} and {name_b}"
+    (ma, sa), (mb, sb) = _mean_se(a), _mean_se(b)
+    se = math.sqrt(sa ** 2 + sb ** 2) if sa is not None and sb is not None else None
+    margin = (ma - mb) if higher_is_better else (mb - ma)
+    show = lambda vals: ", ".join(f"{v:.{digits}f}" for v in vals)  # noqa: E731
+    noise = "" if se is None else f", {NOISE_Z:g} SE {NOISE_Z * se:.{digits}f}"
+    return verdict(margin, se), (f"{name_a} {show(a)}{unit} against {name_b} {show(b)}{unit} "
+                                 f"(seeds {len(a)} and {len(b)}; difference of means {ma - mb:+.{digits}f}{noise})")
 
 
 def at_least_as_good(a: str, b: str, tolerance: float = 0.0) -> Callable:

@@ -1,6 +1,6 @@
-"""The HEBAE paper's MNIST claims, judged on run folders the way ``make table`` judges a seed table:
-held, not held, within seed noise (a difference inside two standard errors of the seeds), or not
-measured yet, each with its figures.
+"""The claims of the HEBAE paper and of the planar-flow report, judged on run folders the way
+``make table`` judges a seed table: held, not held, within seed noise (a difference inside two standard
+errors of the seeds), or not measured yet, each with its figures.
 
 - Fig. 2 (``<root>/fig2``): HEBAE's posterior is closer to independent than the VAE's and the WAE's
   (mean |off-diagonal correlation| of the latent means), its samples are better (FID), its bound is
@@ -9,6 +9,8 @@ measured yet, each with its figures.
   and gets within ``CONVERGED_NATS`` of its final value in fewer epochs.
 - Fig. 1a bottom (``<root>/fig1_lambda``): HEBAE's final bound varies less over the KL weight lambda
   (the spread, max - min over lambda, per seed).
+- Planar flows (``flow_claims_markdown``): K flows, global or amortized, beat the plain VAE (K = 0) in
+  the K=5000 NLL, at what cost per epoch.
 """
 from __future__ import annotations
 
@@ -20,30 +22,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from autovae.inference import metric_names as m
-from autovae.paper.claims import NOISE_Z, verdict
-from autovae.paper.figures import bound_key, epoch_curve, finished_runs, ran
+from autovae.paper.claims import NOISE_Z, compare_seeds as compare
+from autovae.paper.figures import bound_key, epoch_curve, finished_runs, flow_points, ran
 from autovae.runs.record import as_float
 
 CONVERGED_NATS = 1.0  # a bound within this of its last epoch's value has converged
-
-
-def _mean_se(values: list[float]) -> tuple[float, float | None]:
-    mean = statistics.fmean(values)
-    return mean, (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None)
-
-
-def compare(name_a: str, a: list[float], name_b: str, b: list[float], higher_is_better: bool,
-            unit: str = "", digits: int = 2) -> tuple[str | None, str]:
-    """(verdict that ``a`` is better than ``b``, its figures), over seeds; None where a side is missing."""
-    if not a or not b:
-        return None, f"needs {name_a} and {name_b}"
-    (ma, sa), (mb, sb) = _mean_se(a), _mean_se(b)
-    se = math.sqrt(sa ** 2 + sb ** 2) if sa is not None and sb is not None else None
-    margin = (ma - mb) if higher_is_better else (mb - ma)
-    show = lambda vals: ", ".join(f"{v:.{digits}f}" for v in vals)  # noqa: E731
-    noise = "" if se is None else f", {NOISE_Z:g} SE {NOISE_Z * se:.{digits}f}"
-    return verdict(margin, se), (f"{name_a} {show(a)}{unit} against {name_b} {show(b)}{unit} "
-                                 f"(seeds {len(a)} and {len(b)}; difference of means {ma - mb:+.{digits}f}{noise})")
 
 
 def _by_model(runs, value) -> dict[str, list[float]]:
@@ -137,7 +120,7 @@ def fig1_lambda_claims(root: Path) -> list[tuple[str, str | None, str]]:
              "lambda, lower is better)", *compare("HEBAE", spread["HEBAE"], "VAE", spread["VAE"], False))]
 
 
-def claims_markdown(root: str | Path) -> str:
+def hebae_claims_markdown(root: str | Path) -> str:
     """All the HEBAE claims over ``root``'s fig2, fig1_epochs and fig1_lambda folders, as Markdown."""
     root = Path(root)
     sections = (("Fig. 2 (k = 20)", fig2_claims(root / "fig2")),
@@ -148,4 +131,34 @@ def claims_markdown(root: str | Path) -> str:
     for title, rows in sections:
         out += [f"\n## {title}\n", "| claim | verdict | figures |", "|---|---|---|"]
         out += [f"| {text} | **{v or 'not measured yet'}** | {figures} |" for text, v, figures in rows]
+    return "\n".join(out) + "\n"
+
+
+def flow_claims(root: Path) -> list[tuple[str, str | None, str]]:
+    """One row per flow configuration (K > 0, global or amortized): its NLL against the plain VAE's."""
+    points = flow_points(root) if root.is_dir() else []
+    nll = m.test(m.NLL)
+    by_config = defaultdict(list)
+    for row in points:
+        if nll in row:
+            by_config[(row["flows"], row["amortized"])].append(row)
+    plain = by_config.pop((0, False), [])
+    if not plain:
+        return [("Planar flows beat the plain VAE (K = 0)", None, "needs the plain VAE's runs")]
+    plain_epoch = statistics.fmean(r["wall_s_per_epoch_with_evaluation"] for r in plain)
+    rows = []
+    for (k, amortized), runs in sorted(by_config.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        kind = "amortized" if amortized else "global"
+        v, figures = compare(f"K = {k}", [-r[nll] for r in runs], "K = 0", [-r[nll] for r in plain], False, " nats")
+        cost = statistics.fmean(r["wall_s_per_epoch_with_evaluation"] for r in runs) / plain_epoch
+        rows.append((f"{k} {kind} planar flows beat the plain VAE (K=5000 NLL, lower is better)", v,
+                     f"{figures}; {cost:.2f}x the plain VAE's wall time per epoch"))
+    return rows
+
+
+def flow_claims_markdown(root: str | Path) -> str:
+    out = ["# The planar-flow report's claim, judged on these runs\n",
+           f"Within seed noise: a difference of means inside {NOISE_Z:g} standard errors of the seeds.\n",
+           "| claim | verdict | figures |", "|---|---|---|"]
+    out += [f"| {text} | **{v or 'not measured yet'}** | {figures} |" for text, v, figures in flow_claims(Path(root))]
     return "\n".join(out) + "\n"

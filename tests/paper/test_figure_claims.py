@@ -1,9 +1,9 @@
-"""The HEBAE paper's claims judged from run records, as make table judges a seed table."""
+"""The HEBAE and planar-flow claims judged from run records, as make table judges a seed table."""
 import json
 
 from conftest import ROOT, run_cli
 
-from autovae.paper.hebae_claims import claims_markdown, fig1_epochs_claims, fig1_lambda_claims, fig2_claims
+from autovae.paper.figure_claims import hebae_claims_markdown, fig1_epochs_claims, fig1_lambda_claims, fig2_claims
 from autovae.runs.atomic import write_json_atomic
 
 
@@ -49,7 +49,7 @@ def test_fig1_claims_read_the_curves_and_the_lambda_spread(tmp_path):
         record(lam / f"hebae_{i}", "HEBAE", 0, {"test/elbo": -100.0 - i}, lam=value)
     (text, v, figures), = fig1_lambda_claims(lam)
     assert v == "held (one seed: noise unknown)" and "HEBAE 2.00 against VAE 20.00" in figures
-    assert "not measured yet" in claims_markdown(tmp_path / "nowhere")
+    assert "not measured yet" in hebae_claims_markdown(tmp_path / "nowhere")
 
 
 def test_the_committed_hebae_claims_are_what_the_committed_runs_give(tmp_path):
@@ -58,3 +58,11 @@ def test_the_committed_hebae_claims_are_what_the_committed_runs_give(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.read_text() == (ROOT / "results" / "hebae" / "claims.md").read_text()
     assert json.loads((ROOT / "results" / "hebae" / "fig2" / "hebae_fig2.json").read_text())
+
+
+def test_the_committed_flow_claims_are_what_the_committed_runs_give(tmp_path):
+    out = tmp_path / "claims.md"
+    proc = run_cli("scripts/figures.py", ["flow_claims", f"runs={ROOT / 'results' / 'flows'}", f"out={out}"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.read_text() == (ROOT / "results" / "flows" / "claims.md").read_text()
+    assert "8 amortized planar flows beat the plain VAE" in out.read_text()
