@@ -119,11 +119,12 @@ write_json_atomic(f"{folder}/wall.json", {"runs": 14, "launch": launch, "start_u
 PY
 }
 # Tables (a), (c), (d), (e), (f) (MSE, MAE, learned-variance normal, continuous Bernoulli, Beta) at the
-# same printed setup, the 13 fixed columns, seed 0 (Auto needs a search of its own at each likelihood:
+# same printed setup, the 13 fixed columns, seed 0, each run computing its FID/KID (committed folders keep
+# no weights to compute them later) (Auto needs a search of its own at each likelihood:
 # the table (b) study searched under Bernoulli). `stage_table_a` ... `stage_table_f`.
 FIXED13=N_N,Lo_N,La_N,E_N,C_C,G_G,U_N,G_N,N_La,La_La,Lo_La,E_La,U_C
-printed_table() {  # printed_table <letter>
-  EXPERIMENT=table_$1 sweep results/table_$1 $NOFID seed=0 column=$FIXED13
+printed_table() {  # printed_table <letter>: with FID/KID from 1,000 samples, half of the table's rows
+  EXPERIMENT=table_$1 sweep results/table_$1 $FID seed=0 column=$FIXED13
   $PY scripts/make_table.py runs=results/table_$1 out=results name=table_$1 > /dev/null
 }
 stage_table_a() { printed_table a; }
