@@ -4,7 +4,8 @@ FID and KID, and whether the runs' order changes (docs/performance.md).
   python scripts/fid_precision.py RUN_DIR [RUN_DIR ...] [--samples 1000] [--json out.json]
 
 Each run folder must hold its checkpoint. Every run draws --samples prior samples with seed 0; both
-extractors see the same samples and the same first --samples test images.
+extractors see the same samples and the same first --samples test images, whose features each extractor
+computes once for all runs. The JSON lists every pair of runs whose order by FID differs between the two.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,35 +36,54 @@ def main(argv: list[str]) -> int:
     from autovae.inference.sampling import to_uint8_rgb
     from autovae.lightning.callbacks.fidelity import fidelity_metrics
 
+    from autovae.runs.atomic import write_json_atomic
+
     rows, reference = [], None
-    for folder in args.runs:
-        run = autovae.load_run(folder)
-        if reference is None:
-            dm = datamodule_from(run.config)
-            dm.setup()
-            reference = to_uint8_rgb(dm.test_data[: args.samples]).cpu()
-        torch.manual_seed(0)
-        samples = to_uint8_rgb(run.sample(args.samples)).cpu()
-        row = {"run": folder}
-        for name, bf16 in (("exact", False), ("bf16", True)):
-            t0 = time.perf_counter()
-            m = fidelity_metrics(samples, reference, isc=False, feature_extractor_weights_path=args.weights, cuda=False,
-                                 bf16=bf16, kid_subset_size=min(1000, args.samples))
-            row.update({f"fid_{name}": m["fid"], f"kid_{name}": m["kid"], f"seconds_{name}": time.perf_counter() - t0})
-        rows.append(row)
-        print(f"{folder}: FID {row['fid_exact']:.3f} exact, {row['fid_bf16']:.3f} bf16; "
-              f"KID {row['kid_exact']:.5f}, {row['kid_bf16']:.5f}", flush=True)
-    order = {k: sorted(range(len(rows)), key=lambda i: rows[i][k]) for k in ("fid_exact", "fid_bf16")}
+    with tempfile.TemporaryDirectory(prefix="fid-precision-") as cache_root:
+        for folder in args.runs:
+            run = autovae.load_run(folder)
+            if reference is None:
+                dm = datamodule_from(run.config)
+                dm.setup()
+                reference = to_uint8_rgb(dm.test_data[: args.samples]).cpu()
+            torch.manual_seed(0)
+            samples = to_uint8_rgb(run.sample(args.samples)).cpu()
+            row = {"run": folder, "column": run.config.get("column")}
+            for name, bf16 in (("exact", False), ("bf16", True)):
+                t0 = time.perf_counter()
+                m = fidelity_metrics(samples, reference, isc=False, feature_extractor_weights_path=args.weights,
+                                     cuda=False, bf16=bf16, kid_subset_size=min(1000, args.samples),
+                                     cache_root=cache_root, reference_cache=f"reference-{name}")
+                row.update({f"fid_{name}": m["fid"], f"kid_{name}": m["kid"],
+                            f"seconds_{name}": time.perf_counter() - t0})
+            rows.append(row)
+            print(f"{folder}: FID {row['fid_exact']:.3f} exact, {row['fid_bf16']:.3f} bf16; "
+                  f"KID {row['kid_exact']:.5f}, {row['kid_bf16']:.5f}", flush=True)
+    swapped = swapped_pairs(rows)
     worst = max(abs(r["fid_bf16"] - r["fid_exact"]) for r in rows)
     worst_kid = max(abs(r["kid_bf16"] - r["kid_exact"]) for r in rows)
     print(f"{len(rows)} runs, {args.samples} samples each: largest |FID bf16 - exact| {worst:.3f}, "
           f"largest |KID bf16 - exact| {worst_kid:.5f}; order by FID "
-          f"{'unchanged' if order['fid_exact'] == order['fid_bf16'] else 'changed'}")
+          f"{'unchanged' if not swapped else f'changed in {len(swapped)} pairs'}")
+    for pair in swapped:
+        print(f"  {pair['runs'][0]} and {pair['runs'][1]}: exact FID {pair['fid_exact'][0]:.3f} and "
+              f"{pair['fid_exact'][1]:.3f}, bf16 {pair['fid_bf16'][0]:.3f} and {pair['fid_bf16'][1]:.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"samples": args.samples, "runs": rows, "max_abs_fid_diff": worst,
-                                               "max_abs_kid_diff": worst_kid,
-                                               "order_unchanged": order["fid_exact"] == order["fid_bf16"]}, indent=2))
+        write_json_atomic(args.json, {"samples": args.samples, "runs": rows, "max_abs_fid_diff": worst,
+                                      "max_abs_kid_diff": worst_kid, "order_unchanged": not swapped,
+                                      "swapped_pairs": swapped})
     return 0
+
+
+def swapped_pairs(rows: list[dict]) -> list[dict]:
+    """Every pair of runs that exact and bf16 FID put in opposite orders, with both FIDs of each."""
+    pairs = []
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            if (a["fid_exact"] - b["fid_exact"]) * (a["fid_bf16"] - b["fid_bf16"]) < 0:
+                pairs.append({"runs": [a["run"], b["run"]], "fid_exact": [a["fid_exact"], b["fid_exact"]],
+                              "fid_bf16": [a["fid_bf16"], b["fid_bf16"]]})
+    return pairs
 
 
 if __name__ == "__main__":

@@ -110,9 +110,9 @@ def test_exact_and_bf16_fid_compared_on_trained_runs(tmp_path, data_dir):
     from autovae.app.train import run
 
     folders = []
-    for posterior in ("normal", "logistic"):
-        folder = tmp_path / posterior
-        assert run(compose(tiny_overrides(data_dir, folder, f"posterior={posterior}")))["status"] == "completed"
+    for column in ("N_N", "Lo_N"):
+        folder = tmp_path / column
+        assert run(compose(tiny_overrides(data_dir, folder, f"column={column}")))["status"] == "completed"
         folders.append(str(folder))
     out = tmp_path / "fid.json"
     proc = run_cli("scripts/fid_precision.py", [*folders, "--samples", "12", "--json", str(out)])
@@ -121,3 +121,9 @@ def test_exact_and_bf16_fid_compared_on_trained_runs(tmp_path, data_dir):
     assert len(result["runs"]) == 2 and all(r["fid_exact"] > 0 and r["fid_bf16"] > 0 for r in result["runs"])
     assert result["max_abs_fid_diff"] == max(abs(r["fid_bf16"] - r["fid_exact"]) for r in result["runs"]) > 0
     assert "largest |FID bf16 - exact|" in proc.stdout
+    assert [r["column"] for r in result["runs"]] == ["N||N", "Lo||N"]
+    a, b = result["runs"]
+    opposite = (a["fid_exact"] - b["fid_exact"]) * (a["fid_bf16"] - b["fid_bf16"]) < 0
+    assert result["swapped_pairs"] == ([{"runs": folders, "fid_exact": [a["fid_exact"], b["fid_exact"]],
+                                         "fid_bf16": [a["fid_bf16"], b["fid_bf16"]]}] if opposite else [])
+    assert result["order_unchanged"] is not opposite
