@@ -4,7 +4,7 @@
 #
 #   bash scripts/reproduce_table_b.sh [stage ...]
 #   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
-#           table_a table_c table_d table_e table_f table_g table_b_converged table_b_converged_seeds table_a_variance_half flows flows_seeds flows_binarized
+#           table_a table_c table_d table_e table_f table_g seed1_a seed1_c seed1_d seed1_e seed1_f table_b_converged table_b_converged_seeds table_a_variance_half flows flows_seeds flows_binarized
 #           search_a search_c search_d search_e search_f search_converged converged_all_train
 #           hebae_fig2 hebae_fig2_fid10k hebae_fig1_epochs hebae_fig1_lambda hebae_official renyi
 #
@@ -127,6 +127,13 @@ printed_table() {  # printed_table <letter>: with FID/KID from 1,000 samples, ha
   EXPERIMENT=table_$1 sweep results/table_$1 $FID seed=0 column=$FIXED13
   $PY scripts/make_table.py runs=results/table_$1 out=results name=table_$1 > /dev/null
 }
+# Seed 1 of a table's 13 columns with FID/KID: the second seed its claims need, and the FID rows of the
+# tables whose seed 0 ran without FID ((c)-(f)). `stage_seed1_c` ... `stage_seed1_f`, `stage_seed1_a`.
+seed1_table() {  # seed1_table <letter>
+  EXPERIMENT=table_$1 sweep results/table_$1 $FID seed=1 column=$FIXED13
+  $PY scripts/make_table.py runs=results/table_$1 out=results name=table_$1 > /dev/null
+}
+for x in a c d e f; do eval "stage_seed1_$x() { seed1_table $x; }"; done
 stage_table_a() { printed_table a; }
 stage_table_c() { printed_table c; }
 stage_table_d() { printed_table d; }
