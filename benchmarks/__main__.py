@@ -13,7 +13,7 @@ from pathlib import Path
 from benchmarks.common import BENCH_SITE, ROOT, peak_memory
 from benchmarks.evaluation import evaluation, table_b_run
 from benchmarks.inception import inception_speed
-from benchmarks.report import PARALLEL, report
+from benchmarks.report import PARALLEL, SMALL_BATCH, report
 from benchmarks.seed import seed
 from benchmarks.step import step_breakdown
 from benchmarks.training import autovae, handwritten, pythae
@@ -35,8 +35,8 @@ path, its bf16 form) and, with --eval, table (b)'s wall time with FID from --fid
 pythae is imported from .bench-site/ (`make bench-env` installs it there, apart from .venv).
 """
 
-CONTENDERS = {"handwritten fp32": handwritten, "handwritten bf16": lambda a, d: handwritten(a, d, bf16=True),
-              "autovae fp32": autovae, "autovae bf16": lambda a, d: autovae(a, d, precision="bf16-mixed"),
+CONTENDERS = {"handwritten fp32": handwritten, "handwritten bf16": lambda a, d, **k: handwritten(a, d, bf16=True, **k),
+              "autovae fp32": autovae, "autovae bf16": lambda a, d, **k: autovae(a, d, precision="bf16-mixed", **k),
               "autovae+compile bf16": lambda a, d: autovae(a, d, compile_model=True, precision="bf16-mixed"),
               "pythae": pythae, "nll baseline": lambda a, d: evaluation(a, d, ("baseline",)),
               "evaluation": evaluation, "table_b_run": lambda a, d: table_b_run(a, d),
@@ -44,17 +44,27 @@ CONTENDERS = {"handwritten fp32": handwritten, "handwritten bf16": lambda a, d: 
 TRAINING = ("handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16", "autovae+compile bf16", PARALLEL)
 
 
+def contender(name: str):
+    """The function of contender ``name``; "<contender> batch <n>" is that contender at batch n."""
+    base, _, size = name.partition(SMALL_BATCH)
+    fn = CONTENDERS[base]
+    return (lambda a, d: fn(a, d, batch=int(size))) if size else fn
+
+
 def worker(args) -> None:
     import torch
 
-    from autovae.lightning import host_allocator
+    import lightning  # noqa: F401  (its import sets the NVML-based CUDA check, as in every contender that uses it)
+
+    from autovae.lightning import cuda_check, host_allocator
 
     host_allocator.configure(args.host_allocator)  # every contender, the hand-written loop included
+    cuda_check.skip_nvml_check_without_nvml()  # likewise, as autovae's build does
 
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
     torch.manual_seed(0)
-    result = CONTENDERS[args.worker](args, device)
+    result = contender(args.worker)(args, device)
     result.update(peak_memory(device), device=str(device), torch_threads=torch.get_num_threads(),
                   host_allocator=host_allocator.configure(args.host_allocator))
     print("BENCH " + json.dumps(result))
@@ -107,6 +117,8 @@ def main() -> int:
     p.add_argument("--breakdown", action="store_true",
                    help="also time one training step by phase, fp32 against bf16, beside its matrix products alone")
     p.add_argument("--breakdown-steps", type=int, default=30, help="steps timed by --breakdown (after 5 of warm-up)")
+    p.add_argument("--small-batch", type=int, default=100,
+                   help="also time hand-written and autovae bf16 at this batch size (the converged setup's; 0: not)")
     p.add_argument("--skip", nargs="*", default=[], choices=[*CONTENDERS, PARALLEL], metavar="CONTENDER")
     p.add_argument("--data-dir", default=str(ROOT / "data"))
     p.add_argument("--out", default=str(ROOT / "outputs" / "bench"))
@@ -124,6 +136,7 @@ def main() -> int:
         worker(args)
         return 0
     names = ["handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16", PARALLEL]
+    names += [f"{n}{SMALL_BATCH}{args.small_batch}" for n in ("handwritten bf16", "autovae bf16")] if args.small_batch else []
     names += (["autovae+compile bf16"] if args.compile else []) + ["pythae"]
     names += ["nll baseline", "evaluation", "table_b_run"] if args.eval else []
     names += ["step breakdown"] if args.breakdown else []
@@ -134,7 +147,7 @@ def main() -> int:
     rounds: dict[str, list[dict]] = {n: [] for n in names if n not in args.skip}
     for round_ in range(args.repeats):  # interleaved, so that a slow spell of the machine hits every contender
         for name in rounds:
-            if name in TRAINING or round_ == 0:
+            if name.partition(SMALL_BATCH)[0] in TRAINING or round_ == 0:
                 rounds[name].append(run_contender(name, args))
     examples = next((r["examples"] for runs in rounds.values() for r in runs if "examples" in r), args.subset)
     print(f"Seed MNIST model, {examples} training images (after the validation split), {args.epochs} epochs, "

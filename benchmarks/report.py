@@ -10,9 +10,18 @@ from benchmarks.inception import inception_report
 from benchmarks.step import breakdown_report
 
 PARALLEL = "autovae bf16, 2 jobs x 1 thread"
+SMALL_BATCH = " batch "  # "autovae bf16 batch 100": a contender at --small-batch's batch size
 BASELINE = {"autovae fp32": "handwritten fp32", "autovae bf16": "handwritten bf16",
             "autovae+compile bf16": "handwritten bf16", "pythae": "handwritten fp32", PARALLEL: "autovae bf16",
             "handwritten bf16": "handwritten fp32"}
+
+
+def baseline_of(name: str) -> str:
+    """The contender ``name``'s ratio is paired with: at a small batch, the hand-written loop at that batch."""
+    base, _, size = name.partition(SMALL_BATCH)
+    if size:
+        return f"{BASELINE.get(base, base)}{SMALL_BATCH}{size}" if base in BASELINE else ""
+    return BASELINE.get(name, "")
 
 
 def _epoch_s(rounds: dict[str, list[dict]], name: str) -> list[float]:
@@ -44,7 +53,7 @@ def report(rounds: dict[str, list[dict]], epochs: int = 100, fid_samples: int = 
         if failed:
             rows.append(f"| {name} | failed: {failed[0]['error'].strip().splitlines()[-1][:80]} | | | | | |")
             continue
-        secs, base = _epoch_s(rounds, name), BASELINE.get(name, "")
+        secs, base = _epoch_s(rounds, name), baseline_of(name)
         ratios = _paired_ratio(rounds, name, base)
         examples = runs[0]["examples"] / statistics.median(secs)
         rows.append(f"| {name} | {_median_range(secs, '{:.3f}')} | {examples:,.0f} | "

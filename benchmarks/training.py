@@ -10,9 +10,10 @@ from benchmarks.common import BENCH_SITE, sync
 from benchmarks.seed import compose_seed, seed, seed_data
 
 
-def handwritten(args, device, bf16: bool = False) -> dict:
+def handwritten(args, device, bf16: bool = False, batch: int | None = None) -> dict:
     """The practical limit: tensors on the device, slices by index, one fused loss. With bf16 the
-    networks run under autocast and the loss is computed in fp32, as autovae does."""
+    networks run under autocast and the loss is computed in fp32, as autovae does. ``batch`` replaces
+    the seed's batch size (the converged setup's 100, where per-step overhead weighs most)."""
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -27,7 +28,7 @@ def handwritten(args, device, bf16: bool = False) -> dict:
     times = []
     for _ in range(args.epochs):
         t0 = time.perf_counter()
-        for idx in torch.randperm(len(x_all), device=device).split(s.batch):
+        for idx in torch.randperm(len(x_all), device=device).split(batch or s.batch):
             x = x_all[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 mu, raw = enc(x).float().chunk(2, -1)
@@ -46,7 +47,7 @@ def handwritten(args, device, bf16: bool = False) -> dict:
     return {"epoch_times": times, "final_loss": loss.item(), "examples": len(x_all)}
 
 
-def autovae(args, device, compile_model: bool = False, precision: str = "32-true") -> dict:
+def autovae(args, device, compile_model: bool = False, precision: str = "32-true", batch: int | None = None) -> dict:
     import torch
     from lightning.pytorch.callbacks import Callback
 
@@ -67,7 +68,8 @@ def autovae(args, device, compile_model: bool = False, precision: str = "32-true
                  "trainer.enable_progress_bar=false", "trainer.enable_checkpointing=false", "evaluation.test=false",
                  f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", f"dataset.train_subset={args.subset}",
                  f"paths.data_dir={args.data_dir}", f"paths.output_dir={args.out}/autovae",
-                 "trainer.log_every_n_steps=50", f"compile={compile_model}", f"trainer.precision={precision}"]
+                 "trainer.log_every_n_steps=50", f"compile={compile_model}", f"trainer.precision={precision}",
+                 *([f"dataset.batch_size={batch}"] if batch else [])]
     cfg = compose_seed(*overrides)
     timer = EpochTimer()
     model, datamodule, trainer = build(cfg, extra_callbacks=[timer])

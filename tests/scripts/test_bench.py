@@ -24,7 +24,7 @@ def test_bench_runs_every_contender(tmp_path, data_dir):
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
     results = json.loads(out.read_text())
     assert {"handwritten fp32", "handwritten bf16", "autovae fp32", "autovae bf16",
-            "autovae bf16, 2 jobs x 1 thread"} <= set(results)
+            "autovae bf16, 2 jobs x 1 thread", "handwritten bf16 batch 100", "autovae bf16 batch 100"} <= set(results)
     assert all(r["torch_threads"] == 1 for r in results["autovae bf16, 2 jobs x 1 thread"])
     for name, runs in results.items():  # training contenders run once per round, interleaved
         assert len(runs) == (1 if name in ("pythae", "step breakdown") else 2)
@@ -32,6 +32,9 @@ def test_bench_runs_every_contender(tmp_path, data_dir):
             continue
         assert all(r["epoch_times"] and r["peak_rss_mb"] > 0 for r in runs)
     assert "| autovae bf16 |" in proc.stdout and "| handwritten bf16 |" in proc.stdout
+    # the converged setup's batch, where the step's overhead outside the products weighs most, paired likewise
+    small = next(line for line in proc.stdout.splitlines() if line.startswith("| autovae bf16 batch 100 |"))
+    assert small.split("|")[4].strip().endswith("x") and small.split("|")[5].strip() == "handwritten bf16 batch 100"
     assert "faster per epoch than autovae fp32" in proc.stdout and "Medians over 2 round(s)" in proc.stdout
     assert "epochs per hour of one job with both threads" in proc.stdout
     breakdown = results["step breakdown"][0]
@@ -47,7 +50,7 @@ def test_bench_times_the_inception_extractors(tmp_path, data_dir, inception_weig
                 "autovae bf16, 2 jobs x 1 thread", "pythae"]
     proc = run_bench(["--device", "cpu", "--data-dir", str(data_dir), "--out", str(tmp_path),
                                         "--json", str(out), "--inception", "--inception-images", "8", "--inception-weights", str(inception_weights),
-                                        "--skip", *training])
+                                        "--skip", *training, "--small-batch", "0"])
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
     result = json.loads(out.read_text())["inception"][0]
     for name in ("torch-fidelity", "fast", "fast bf16"):

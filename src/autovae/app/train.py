@@ -22,7 +22,7 @@ from autovae.app.checks import check_config
 from autovae.data import datamodule_from
 from autovae.errors import AutovaeError, traceback_to_log_file
 from autovae.inference import metric_names as m
-from autovae.lightning import host_allocator, termination
+from autovae.lightning import cuda_check, host_allocator, termination
 from autovae.lightning.callbacks.fidelity import FidelityMetrics
 from autovae.lightning.checkpoints import Resumable, remove_partial_writes, resumable, usable_checkpoint
 from autovae.lightning.loggers import dashboard_config, finish_loggers
@@ -110,6 +110,7 @@ def build(cfg: DictConfig, extra_callbacks: list | None = None):
 
 
 def _build(cfg: DictConfig, extra_callbacks: list | None):
+    cuda_check.skip_nvml_check_without_nvml()  # Lightning is imported: its NVML check, a dlopen per step on a CPU
     model = instantiate(cfg.model)
     if cfg.get("compile"):
         model.net.encoder, model.net.decoder = torch.compile(model.net.encoder), torch.compile(model.net.decoder)

@@ -110,9 +110,28 @@ class AutoVAEModule(L.LightningModule):
         with self.net.densities_in_fp32():
             obj = self.net.objective(batch, self.divergence)
         self._guard_finite(obj.loss, batch_idx)
-        self.log("train/loss", obj.loss, prog_bar=True)
-        self.log("train/kl", obj.kl.mean())
+        if self._step_metrics_are_read(batch_idx):
+            self.log("train/loss", obj.loss, prog_bar=True)
+            self.log("train/kl", obj.kl.mean())
         return obj.loss
+
+    def _step_metrics_are_read(self, batch_idx: int) -> bool:
+        """Whether anything reads this step's train/ metrics: the loggers write this step, the progress
+        bar refreshes, or the epoch ends (the run's final train/loss). Lightning's bookkeeping of each
+        ``self.log`` call (it moves the stored metric to the value's device every time) is a visible part of
+        a small CPU step, so the other steps skip it; where Lightning's logging schedule cannot be read,
+        every step logs."""
+        trainer = self._trainer
+        connector = getattr(trainer, "_logger_connector", None)
+        if connector is None or not hasattr(type(connector), "should_update_logs"):
+            return True
+        if connector.should_update_logs or batch_idx + 1 >= trainer.num_training_batches:
+            return True
+        bar = trainer.progress_bar_callback
+        if bar is None or not bar.is_enabled:
+            return False
+        rate = getattr(bar, "refresh_rate", 1)
+        return rate <= 1 or (batch_idx + 1) % rate == 0
 
     def _skip_short_remainder(self, batch: torch.Tensor, batch_idx: int) -> bool:
         """True for a last training batch too short for the objective; a short batch that is not the
