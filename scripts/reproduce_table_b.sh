@@ -4,7 +4,7 @@
 #
 #   bash scripts/reproduce_table_b.sh [stage ...]
 #   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
-#           table_a table_c table_d table_e table_f table_g seed1_a seed1_c seed1_d seed1_e seed1_f table_b_converged table_b_converged_seeds table_a_variance_half flows flows_seeds flows_binarized
+#           table_a table_c table_d table_e table_f table_g table_a_seeds seed1_a seed1_c seed1_d seed1_e seed1_f table_b_converged table_b_converged_seeds table_a_variance_half flows flows_seeds flows_binarized
 #           search_a search_c search_d search_e search_f search_converged converged_all_train
 #           hebae_fig2 hebae_fig2_fid10k hebae_fig1_epochs hebae_fig1_lambda hebae_official renyi
 #
@@ -135,6 +135,12 @@ seed1_table() {  # seed1_table <letter>
 }
 for x in a c d e f; do eval "stage_seed1_$x() { seed1_table $x; }"; done
 stage_table_a() { printed_table a; }
+# Seeds SEEDS (default 1,2) of the columns table (a)'s claims compare: Lo||N (the paper's best fixed
+# column) and N||N (the best other in seed 0), with FID/KID as seed 0.
+stage_table_a_seeds() {
+  EXPERIMENT=table_a sweep results/table_a $FID "seed=${SEEDS:-1,2}" column=N_N,Lo_N
+  $PY scripts/make_table.py runs=results/table_a out=results name=table_a > /dev/null
+}
 stage_table_c() { printed_table c; }
 stage_table_d() { printed_table d; }
 stage_table_e() { printed_table e; }
