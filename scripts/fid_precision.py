@@ -6,6 +6,8 @@ FID and KID, and whether the runs' order changes (docs/performance.md).
 Each run folder must hold its checkpoint. Every run draws --samples prior samples with seed 0; both
 extractors see the same samples and the same first --samples test images, whose features each extractor
 computes once for all runs. The JSON lists every pair of runs whose order by FID differs between the two.
+Where --json already holds a run's row for the same samples and weights, that row is kept and the run is
+not computed again, so runs can be added as they finish.
 """
 from __future__ import annotations
 
@@ -39,8 +41,13 @@ def main(argv: list[str]) -> int:
     from autovae.runs.atomic import write_json_atomic
 
     rows, reference = [], None
+    earlier = earlier_rows(args.json, args.samples, Path(args.weights).name)
     with tempfile.TemporaryDirectory(prefix="fid-precision-") as cache_root:
         for folder in args.runs:
+            if folder in earlier:
+                rows.append(earlier[folder])
+                print(f"{folder}: kept from {args.json}", flush=True)
+                continue
             run = autovae.load_run(folder)
             if reference is None:
                 dm = datamodule_from(run.config)
@@ -69,10 +76,21 @@ def main(argv: list[str]) -> int:
         print(f"  {pair['runs'][0]} and {pair['runs'][1]}: exact FID {pair['fid_exact'][0]:.3f} and "
               f"{pair['fid_exact'][1]:.3f}, bf16 {pair['fid_bf16'][0]:.3f} and {pair['fid_bf16'][1]:.3f}")
     if args.json:
-        write_json_atomic(args.json, {"samples": args.samples, "runs": rows, "max_abs_fid_diff": worst,
+        write_json_atomic(args.json, {"samples": args.samples, "weights": Path(args.weights).name, "runs": rows,
+                                      "max_abs_fid_diff": worst,
                                       "max_abs_kid_diff": worst_kid, "order_unchanged": not swapped,
                                       "swapped_pairs": swapped})
     return 0
+
+
+def earlier_rows(path: str | None, samples: int, weights: str) -> dict[str, dict]:
+    """The rows an earlier run of this script wrote to ``path`` with the same samples and weights, by run."""
+    if not path or not Path(path).exists():
+        return {}
+    earlier = json.loads(Path(path).read_text())
+    if earlier.get("samples") != samples or earlier.get("weights") != weights:
+        return {}
+    return {row["run"]: row for row in earlier["runs"]}
 
 
 def swapped_pairs(rows: list[dict]) -> list[dict]:

@@ -130,3 +130,6 @@ def test_exact_and_bf16_fid_compared_on_trained_runs(tmp_path, data_dir):
     assert result["swapped_pairs"] == ([{"runs": folders, "fid_exact": [a["fid_exact"], b["fid_exact"]],
                                          "fid_bf16": [a["fid_bf16"], b["fid_bf16"]]}] if opposite else [])
     assert result["order_unchanged"] is not opposite
+    again = run_cli("scripts/fid_precision.py", [*folders, "--samples", "12", "--json", str(out)])
+    assert again.returncode == 0 and again.stdout.count("kept from") == 2  # nothing computed again
+    assert json.loads(out.read_text()) == result
