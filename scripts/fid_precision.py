@@ -7,7 +7,7 @@ Each run folder must hold its checkpoint. Every run draws --samples prior sample
 extractors see the same samples and the same first --samples test images, whose features each extractor
 computes once for all runs. The JSON lists every pair of runs whose order by FID differs between the two.
 Where --json already holds a run's row for the same samples and weights, that row is kept and the run is
-not computed again, so runs can be added as they finish.
+not computed again, so runs can be added as they finish; the JSON is written after every run.
 """
 from __future__ import annotations
 
@@ -66,9 +66,10 @@ def main(argv: list[str]) -> int:
             rows.append(row)
             print(f"{folder}: FID {row['fid_exact']:.3f} exact, {row['fid_bf16']:.3f} bf16; "
                   f"KID {row['kid_exact']:.5f}, {row['kid_bf16']:.5f}", flush=True)
-    swapped = swapped_pairs(rows)
-    worst = max(abs(r["fid_bf16"] - r["fid_exact"]) for r in rows)
-    worst_kid = max(abs(r["kid_bf16"] - r["kid_exact"]) for r in rows)
+            if args.json:  # after every run, so that a stopped comparison keeps what it computed
+                write_json_atomic(args.json, summary(rows, args))
+    result = summary(rows, args)
+    swapped, worst, worst_kid = result["swapped_pairs"], result["max_abs_fid_diff"], result["max_abs_kid_diff"]
     print(f"{len(rows)} runs, {args.samples} samples each: largest |FID bf16 - exact| {worst:.3f}, "
           f"largest |KID bf16 - exact| {worst_kid:.5f}; order by FID "
           f"{'unchanged' if not swapped else f'changed in {len(swapped)} pairs'}")
@@ -76,11 +77,17 @@ def main(argv: list[str]) -> int:
         print(f"  {pair['runs'][0]} and {pair['runs'][1]}: exact FID {pair['fid_exact'][0]:.3f} and "
               f"{pair['fid_exact'][1]:.3f}, bf16 {pair['fid_bf16'][0]:.3f} and {pair['fid_bf16'][1]:.3f}")
     if args.json:
-        write_json_atomic(args.json, {"samples": args.samples, "weights": Path(args.weights).name, "runs": rows,
-                                      "max_abs_fid_diff": worst,
-                                      "max_abs_kid_diff": worst_kid, "order_unchanged": not swapped,
-                                      "swapped_pairs": swapped})
+        write_json_atomic(args.json, result)
     return 0
+
+
+def summary(rows: list[dict], args) -> dict:
+    """The JSON of the comparison so far: every row, the largest differences, the pairs whose order flips."""
+    swapped = swapped_pairs(rows)
+    return {"samples": args.samples, "weights": Path(args.weights).name, "runs": rows,
+            "max_abs_fid_diff": max(abs(r["fid_bf16"] - r["fid_exact"]) for r in rows),
+            "max_abs_kid_diff": max(abs(r["kid_bf16"] - r["kid_exact"]) for r in rows),
+            "order_unchanged": not swapped, "swapped_pairs": swapped}
 
 
 def earlier_rows(path: str | None, samples: int, weights: str) -> dict[str, dict]:

@@ -53,3 +53,13 @@ def test_make_table_from_a_small_sweep(data_dir, inception_weights, tmp_path):
     fid = [r for r in rows if r["metric"] == "fid" and r["column"] == "N||N"][0]
     assert fid["runs"] == "2" and float(fid["ours_mean"]) > 0 and float(fid["paper"]) == 42.91
     assert len(collect_runs(runs, protocol=False).records) == 5 and not collect_runs(runs).records
+
+
+def test_a_spread_is_written_in_its_means_precision():
+    """A bound's seed spread of 0.032 nats reads ± 0.03 beside −19.97, not ± 0.03202; a KID's spread
+    keeps the four significant digits its mean needs."""
+    from autovae.paper.render import Cell
+
+    assert Cell(mean=-19.97, std=0.03202, runs=2, failed=0, paper=-19.74).ours == "-19.97 ± 0.03"
+    assert Cell(mean=0.01234, std=0.001234, runs=2, failed=0, paper=None).ours == "0.01234 ± 0.001234"
+    assert Cell(mean=-115.33, std=1.0412, runs=3, failed=0, paper=-102.5).ours == "-115.33 ± 1.04"

@@ -38,7 +38,7 @@ class Cell:
         if self.mean is None or not math.isfinite(self.mean):
             return f"failed ({', '.join(self.reasons)})" if self.reasons else DASH
         text = _fmt(self.mean)
-        text = f"{text} ± {_fmt(self.std)}" if self.std is not None else text
+        text = f"{text} ± {_fmt(self.std, like=self.mean)}" if self.std is not None else text
         text = f"{text} [{self.failed} of {self.runs} failed]" if self.failed else text
         return f"{text} [{self.runs - self.unmeasured} of {self.runs} seeds measured]" if self.unmeasured else text
 
@@ -49,14 +49,15 @@ class Cell:
         return self.mean - self.paper
 
 
-def _fmt(x: float | None) -> str:
+def _fmt(x: float | None, like: float | None = None) -> str:
     """One precision rule for every cell: two decimals (nats, FID), and four significant digits below
-    0.1 (KID), where two decimals would show nothing."""
+    0.1 (KID), where two decimals would show nothing. A spread is written in its mean's precision
+    (``like``): a bound's ± 0.03 nats, a KID's ± 0.0012."""
     if x is None:
         return DASH
     if x == 0:
         return "0"
-    return f"{x:.4g}" if abs(x) < 0.1 else f"{x:.2f}"
+    return f"{x:.4g}" if abs(x if like is None else like) < 0.1 else f"{x:.2f}"
 
 
 def _by_cell(collection: Collection) -> dict[tuple[str, str], list]:
