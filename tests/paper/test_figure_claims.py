@@ -3,7 +3,8 @@ import json
 
 from conftest import ROOT, run_cli
 
-from autovae.paper.figure_claims import hebae_claims_markdown, fig1_epochs_claims, fig1_lambda_claims, fig2_claims
+from autovae.paper.figure_claims import (fig1_epochs_claims, fig1_lambda_claims, fig2_claims, flow_claims,
+                                        hebae_claims_markdown)
 from autovae.runs.atomic import write_json_atomic
 
 
@@ -66,3 +67,24 @@ def test_the_committed_flow_claims_are_what_the_committed_runs_give(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.read_text() == (ROOT / "results" / "flows" / "claims.md").read_text()
     assert "8 amortized planar flows beat the plain VAE" in out.read_text()
+
+
+def test_a_flow_run_costs_are_compared_only_with_plain_runs_of_the_same_code(tmp_path):
+    """A plain run of another commit ran under other code and load: its wall time says nothing about the
+    flows' cost, so a flow configuration is timed against the plain runs of its own commit only."""
+    def flow_run(folder, flows, seed, commit, duration_s, nll, amortized=False):
+        write_json_atomic(folder / "metrics.json", {
+            "status": "completed", "epochs": 100, "duration_s": duration_s, "config": {"seed": seed},
+            "code": {"git_commit": commit, "dirty": False},
+            "ran": {"model": "PlanarFlowVAE", "flows": flows, "amortized": amortized},
+            "metrics": {"test/nll": nll}})
+
+    root = tmp_path / "flows"
+    flow_run(root / "K_0" / "seed_0", 0, 0, "a" * 40, 3000.0, 96.1)   # slow commit, busy machine
+    flow_run(root / "K_0" / "seed_1", 0, 1, "b" * 40, 1000.0, 96.3)
+    flow_run(root / "K_8" / "seed_1", 8, 1, "b" * 40, 1500.0, 93.8, amortized=True)
+    flow_run(root / "K_2" / "seed_0", 2, 0, "c" * 40, 900.0, 97.8)     # no plain run of its commit
+    rows = {text.split(" planar")[0]: figures for text, _, figures in flow_claims(root)}
+    assert "1.50x the plain VAE's wall time per epoch" in rows["8 amortized"]
+    assert "(1 and 2 seeds;" in rows["8 amortized"]
+    assert "cost not compared: no plain VAE run from the same code commit" in rows["2 global"]

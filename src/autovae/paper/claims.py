@@ -88,7 +88,7 @@ def compare_seeds(name_a: str, a: list[float], name_b: str, b: list[float], high
     show = lambda vals: ", ".join(f"{v:.{digits}f}" for v in vals)  # noqa: E731
     noise = "" if se is None else f", {NOISE_Z:g} SE {NOISE_Z * se:.{digits}f}"
     return verdict(margin, se), (f"{name_a} {show(a)}{unit} against {name_b} {show(b)}{unit} "
-                                 f"(seeds {len(a)} and {len(b)}; difference of means {ma - mb:+.{digits}f}{noise})")
+                                 f"({len(a)} and {len(b)} seeds; difference of means {ma - mb:+.{digits}f}{noise})")
 
 
 def at_least_as_good(a: str, b: str, tolerance: float = 0.0) -> Callable:

@@ -182,6 +182,7 @@ def flow_points(root: str | Path) -> list[dict]:
         facts, metrics = ran(p), p.get("metrics") or {}
         row = {"run": str(run_dir.relative_to(root)), "flows": int(facts.get("flows", 0)),
                "amortized": bool(facts.get("amortized", False)), "seed": int(p["config"].get("seed", 0)),
+               "git_commit": (p.get("code") or {}).get("git_commit"),
                # the run's wall time (training, validation and the final K=5000 NLL) over its epochs
                "wall_s_per_epoch_with_evaluation": (p.get("duration_s") or math.nan) / max(1, int(p.get("epochs") or 1))}
         for key, _ in FLOW_BOUNDS:
