@@ -1,4 +1,5 @@
 """scripts/figures.py refuses a folder with nothing to plot instead of writing an empty figure."""
+import pytest
 from conftest import run_cli
 
 
@@ -36,13 +37,14 @@ def test_renyi_curves_of_runs_that_share_a_pairing_are_all_drawn():
     assert list(curves) == ["N||N", "N||N, RenyiBound α=0.5 K=5", "N||N, RenyiBound α=0.5 K=5, seed 0", "N||N, seed 1"]
 
 
-def test_the_committed_flow_figure_is_what_its_committed_runs_render(tmp_path):
-    """results/flows/flows.png and .json come from the committed run folders by scripts/figures.py."""
+@pytest.mark.parametrize("folder", ["flows", "flows_binarized"])
+def test_the_committed_flow_figure_is_what_its_committed_runs_render(tmp_path, folder):
+    """results/<folder>/flows.png and .json come from the committed run folders by scripts/figures.py."""
     import json
 
     from conftest import ROOT
 
-    committed = ROOT / "results" / "flows"
+    committed = ROOT / "results" / folder
     out = tmp_path / "flows.png"
     proc = run_cli("scripts/figures.py", ["flows", f"runs={committed}", f"out={out}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
