@@ -156,8 +156,8 @@ def flow_claims(root: Path) -> list[tuple[str, str | None, str]]:
 
 def relative_cost(runs: list[dict], plain: list[dict]) -> str:
     """The flow runs' wall time per epoch against the plain VAE's, pairing each flow run only with plain
-    runs of the same code commit: runs of other commits ran under other code and machine load (the
-    same run has taken 18 and 54 minutes), so their times are not comparable."""
+    runs of the same code commit: runs of other commits ran under other code and machine load, so their
+    times are not comparable."""
     ratios = []
     for run in runs:
         same_code = [p["wall_s_per_epoch_with_evaluation"] for p in plain
