@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import BENCH_SITE, ROOT, peak_memory
+from benchmarks.common import BENCH_SITE, ROOT, machine, peak_memory
 from benchmarks.evaluation import evaluation, table_b_run
 from benchmarks.inception import inception_speed
 from benchmarks.report import PARALLEL, SMALL_BATCH, report
@@ -150,6 +150,7 @@ def main() -> int:
             if name.partition(SMALL_BATCH)[0] in TRAINING or round_ == 0:
                 rounds[name].append(run_contender(name, args))
     examples = next((r["examples"] for runs in rounds.values() for r in runs if "examples" in r), args.subset)
+    print(machine())
     print(f"Seed MNIST model, {examples} training images (after the validation split), {args.epochs} epochs, "
           f"batch {seed().batch}:")
     print(report(rounds, args.table_epochs, args.fid_samples or 10000))
