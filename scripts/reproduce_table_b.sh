@@ -5,7 +5,7 @@
 #   bash scripts/reproduce_table_b.sh [stage ...]
 #   stages: fid lr rest seeds gap search auto table (default: all, in that order), precision converged timed
 #           table_a table_c table_d table_e table_f table_g table_a_seeds seed1_a seed1_c seed1_d seed1_e seed1_f table_b_converged table_b_converged_seeds table_a_variance_half flows flows_seeds flows_binarized
-#           search_a search_c search_d search_e search_f search_converged converged_all_train
+#           search_a search_c search_d search_e search_f search_converged converged_all_train table_b_converged_slides
 #           hebae_fig2 hebae_fig2_fid10k hebae_fig1_epochs hebae_fig1_lambda hebae_official renyi
 #
 # Every run writes its metrics.json when it finishes; re-running skips completed runs and resumes
@@ -176,6 +176,12 @@ stage_table_b_converged_seeds() {
   sweep $CONVERGED $NOFID "seed=${SEEDS:-1,2}" dataset.batch_size=100 \
     "hydra.searchpath=[file://$PWD/results/search/table_b_auto/report]" column=N_N,La_N,Lo_N,E_N,C_C,searched
   $PY scripts/make_table.py runs=$CONVERGED out=results name=table_b_converged > /dev/null
+}
+# The slides' own searched pairing (column=auto's default: 50% Lo||N, 30% La||N, 20% La||La) at the
+# converged setup, seeds 0-2, in its own folder: the converged table's Auto column is the table (b)
+# study's pairing, so this one is reported beside it (docs/reproduction.md), not in its place.
+stage_table_b_converged_slides() {
+  sweep results/table_b_converged_slides $NOFID "seed=0,1,2" dataset.batch_size=100 column=auto
 }
 # An Auto column searched at the converged setup itself (batch 100): trials of SEARCH_EPOCHS (default 10)
 # epochs, as many Adam steps as a full run at the printed setup, pruned; the best pairing at full length,
