@@ -32,7 +32,7 @@ def steady(epoch_times: list[float]) -> float:
 
 def machine() -> str:
     """The processor, cores and torch build the figures were measured on (they differ between
-    machines of one kind: the softplus form autovae takes depends on the CPU's log1p)."""
+    machines of one kind: the softplus form autovae takes depends on the CPU vendor)."""
     import os
     import platform
 

@@ -1,10 +1,12 @@
 """softplus(l) = log(1 + e^l) by whichever of two exact forms is faster on the tensor's device.
 
-torch's softplus computes log1p. On some AVX512 CPUs (an AMD EPYC here) torch's vectorized log1p
-runs about twelve times slower than log, and the softplus was nearly half of the K=5000 NLL's time
-(docs/performance.md); on others (an Intel Xeon here) it is under three times log, and torch's
-one-pass softplus beats any composition of elementwise ops. So on a CPU the form is chosen once per
-process by timing log1p against log; on GPUs torch's own kernel is used. The log form,
+torch's softplus computes log1p. On AMD's AVX512 CPUs (an EPYC here) torch's vectorized log1p runs
+about twelve times slower than log, and the softplus was nearly half of the K=5000 NLL's time
+(docs/performance.md); on an Intel Xeon here it is under three times log, and torch's one-pass
+softplus beats any composition of elementwise ops. So AMD CPUs use the log form and every other
+device torch's own kernel. The choice rests on the CPU's vendor, not on a timing, so that every
+process on a machine computes the same values (a run evaluated again, or a trial retrained, must
+give its figures exactly; a timing taken on a busy machine could choose differently). The log form,
 max(l, 0) + log(1 + e^-|l|), differs from log1p's by at most one float32 ulp of 1 (1.2e-7 nats) per
 element, far below the bounds' float32 rounding, and its backward saves only the input. Used by the
 pixel likelihoods, the posterior scales and the logistic density.
@@ -12,15 +14,13 @@ pixel likelihoods, the posterior scales and the logistic density.
 from __future__ import annotations
 
 import functools
-import time
 
 import torch
 import torch.nn.functional as F
 
-# log1p costs at most this many times log where torch's softplus is the faster form: measured 2.9x
-# on an Intel Xeon (torch's softplus 1.3x faster forward and backward) and 12x on an AMD EPYC (the
-# log form 3.7x faster on the NLL); the limit sits between them with room for timing noise.
-LOG1P_COST_LIMIT = 5.0
+# Vendors whose CPUs take the log form: measured log1p at 12x log on an AMD EPYC (the log form 3.7x
+# faster on the NLL) and at 2.9x on an Intel Xeon (torch's softplus 1.3x faster forward and backward).
+LOG_FORM_VENDORS = ("AuthenticAMD",)
 
 
 class _LogSoftplus(torch.autograd.Function):
@@ -43,31 +43,24 @@ def log_softplus(logits: torch.Tensor) -> torch.Tensor:
     return _LogSoftplus.apply(logits)
 
 
-def log1p_is_slow(log1p_seconds: float, log_seconds: float) -> bool:
-    """Whether a CPU whose log1p and log took these times should use the log form."""
-    return log1p_seconds > LOG1P_COST_LIMIT * log_seconds
-
-
 @functools.cache
-def _cpu_log1p_is_slow() -> bool:
-    """Times log1p against log on this CPU, once per process (milliseconds)."""
-    x = torch.rand(1 << 18) + 0.5  # 1 MiB: large enough that thread start-up does not mask the kernels
+def cpu_vendor() -> str:
+    """This machine's CPU vendor as the kernel reports it ("GenuineIntel", "AuthenticAMD"; "" if unknown)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("vendor_id")), "")
+    except OSError:
+        return ""
 
-    def fastest(op) -> float:
-        best = float("inf")
-        for _ in range(7):
-            start = time.perf_counter()
-            op(x)
-            best = min(best, time.perf_counter() - start)
-        return best
 
-    fastest(torch.log1p), fastest(torch.log)  # warm-up: first calls pay for dispatch and page faults
-    return log1p_is_slow(fastest(torch.log1p), fastest(torch.log))
+def form_for(device_type: str, vendor: str) -> str:
+    """The softplus form for a device type on a machine whose CPU vendor is ``vendor``."""
+    return "log" if device_type == "cpu" and vendor in LOG_FORM_VENDORS else "torch"
 
 
 def softplus_form(device: torch.device | str) -> str:
     """The form ``softplus`` uses on ``device``: "log" (without log1p) or "torch" (F.softplus)."""
-    return "log" if torch.device(device).type == "cpu" and _cpu_log1p_is_slow() else "torch"
+    return form_for(torch.device(device).type, cpu_vendor())
 
 
 def softplus(logits: torch.Tensor) -> torch.Tensor:
