@@ -58,6 +58,9 @@ def test_bench_times_the_inception_extractors(tmp_path, data_dir, inception_weig
         assert result[f"inception_images_per_s_{name}"] > 0
     assert result["inception_max_rel_diff_fast"] <= 1e-4 < result["inception_max_rel_diff_fast bf16"]
     assert "| fast | " in proc.stdout and "FID from 10000 samples" in proc.stdout
+    # the ceiling an exact fp32 extractor cannot pass: Inception-v3 at 299x299 is 11.4 GFLOP an image
+    assert 11.3 < result["inception_gflop_per_image"] < 11.5 and result["fp32_matmul_gflop_per_s"] > 0
+    assert "an exact fp32 extractor can reach at most" in proc.stdout
 
 
 def test_the_breakdowns_matrix_products_are_those_of_a_training_step():
