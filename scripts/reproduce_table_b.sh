@@ -262,15 +262,16 @@ stage_hebae_fig2_fid10k() {
     callbacks.fidelity.num_samples=10000
   $PY scripts/figures.py hebae_fig2 runs=results/hebae/fig2_fid10k out=results/hebae/fig2_fid10k/hebae_fig2.png
 }
+# Fig. 1a (top, then bottom) for seeds SEEDS (default 0; SEEDS=1 adds the second seed its claims need).
 # shellcheck disable=SC2016
 stage_hebae_fig1_epochs() {
   hebae results/hebae/fig1_epochs '${hydra:runtime.choices.model}/k_${model.net.latent_dim}/seed_${seed}' \
-    experiment=hebae_fig1_epochs $NOFID
+    experiment=hebae_fig1_epochs $NOFID "seed=${SEEDS:-0}"
 }
 # shellcheck disable=SC2016
 stage_hebae_fig1_lambda() {
   hebae results/hebae/fig1_lambda '${hydra:runtime.choices.model}/lambda_${divergence.beta}/seed_${seed}' \
-    experiment=hebae_fig1_lambda $NOFID
+    experiment=hebae_fig1_lambda $NOFID "seed=${SEEDS:-0}"
 }
 # shellcheck disable=SC2016
 stage_hebae_official() {
