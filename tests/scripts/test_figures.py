@@ -95,3 +95,34 @@ def test_the_renyi_figure_writes_its_numbers_beside_it(data_dir, tmp_path):
     bounds = dict(zip(numbers["alphas"], numbers["runs"]["alpha_0.5/seed_0"]["bounds"]))
     assert all(math.isfinite(b) for b in bounds.values()) and out.exists()
     assert bounds[0.0] > bounds[1.0]  # the IWAE bound L_{0,20} lies above the ELBO of the same model
+
+
+def test_runs_at_one_lambda_and_several_latent_sizes_make_no_lambda_curve():
+    """Fig. 1a top's runs (k = 2 and 5, both at lambda = 1) are not a bound-against-lambda curve; a
+    lambda sweep at one k is one curve per model, in lambda order."""
+    from autovae.paper.figures import lambda_curves
+
+    def run(model, k, lam, elbo):
+        return None, {"ran": {"model": model, "latent_dim": k, "objective": {"beta": lam}},
+                      "config": {"seed": 0}, "metrics": {"test/elbo": elbo}}
+
+    assert lambda_curves([run("VAE", 2, 1.0, -137.0), run("VAE", 5, 1.0, -114.0)]) == {}
+    sweep = [run("VAE", 10, 2.0, -120.0), run("VAE", 10, 0.1, -150.0), run("HEBAE", 10, 1.0, -110.0)]
+    assert lambda_curves(sweep) == {"VAE": [(0.1, -150.0), (2.0, -120.0)]}
+    both = [*sweep, run("VAE", 5, 1.0, -114.0), run("VAE", 5, 0.5, -116.0)]
+    assert lambda_curves(both) == {"VAE, k = 10": [(0.1, -150.0), (2.0, -120.0)], "VAE, k = 5": [(0.5, -116.0), (1.0, -114.0)]}
+
+
+@pytest.mark.parametrize("folder", ["fig1_epochs"])
+def test_the_committed_hebae_fig1_is_what_its_committed_runs_render(tmp_path, folder):
+    """results/hebae/<folder>/hebae_fig1.png and .json come from the committed run folders."""
+    import json
+
+    from conftest import ROOT
+
+    committed = ROOT / "results" / "hebae" / folder
+    out = tmp_path / "hebae_fig1.png"
+    proc = run_cli("scripts/figures.py", ["hebae_fig1", f"runs={committed}", f"out={out}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(out.with_suffix(".json").read_text()) == json.loads((committed / "hebae_fig1.json").read_text())
+    assert out.stat().st_size > 5000

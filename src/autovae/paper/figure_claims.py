@@ -23,7 +23,7 @@ from pathlib import Path
 
 from autovae.inference import metric_names as m
 from autovae.paper.claims import NOISE_Z, compare_seeds as compare
-from autovae.paper.figures import bound_key, epoch_curve, finished_runs, flow_points, ran
+from autovae.paper.figures import bound_key, epoch_curve, finished_runs, flow_points, lambda_of, ran
 from autovae.runs.record import as_float
 
 CONVERGED_NATS = 1.0  # a bound within this of its last epoch's value has converged
@@ -110,8 +110,7 @@ def fig1_lambda_claims(root: Path) -> list[tuple[str, str | None, str]]:
     finals = defaultdict(dict)  # (model, seed) -> {lambda: test ELBO}
     for _run_dir, payload in runs:
         facts = ran(payload)
-        lam = float(facts.get("lam", facts["objective"].get("beta", 1.0)))
-        finals[(facts["model"], payload["config"].get("seed", 0))][lam] = as_float((payload.get("metrics") or {}).get(m.test(m.ELBO)))
+        finals[(facts["model"], payload["config"].get("seed", 0))][lambda_of(facts)] = as_float((payload.get("metrics") or {}).get(m.test(m.ELBO)))
     spread = defaultdict(list)
     for (model, _seed), by_lam in finals.items():
         if len(by_lam) > 1:

@@ -71,45 +71,72 @@ def final_bound(payload: dict) -> float:
     return as_float(metrics.get(m.test(m.ELBO), metrics.get(m.val(m.ELBO))))
 
 
-def hebae_fig1(root: str | Path, out: str | Path) -> Path:
-    """Top: the bound against epochs per latent size k (at lambda = 1); bottom: the final test ELBO against
-    lambda, one line per model (and seed)."""
-    runs = finished_runs(root)
-    by_k, by_lambda = defaultdict(list), defaultdict(list)
+def lambda_curves(runs: list[tuple[Path, dict]]) -> dict[str, list[tuple[float, float]]]:
+    """The final test ELBO against lambda, one curve per run label and latent size k, of the labels that
+    ran at two or more lambdas: runs that differ in k at one lambda (Fig. 1a top's) are not a curve."""
+    points, ks = defaultdict(list), set()
+    for (_, p), label in zip(runs, run_labels(runs)):
+        facts = ran(p)
+        points[(label, facts["latent_dim"])].append((lambda_of(facts), final_bound(p)))
+        ks.add(facts["latent_dim"])
+    return {(label if len(ks) == 1 else f"{label}, k = {k}"): sorted(curve)
+            for (label, k), curve in sorted(points.items()) if len({lam for lam, _ in curve}) > 1}
+
+
+def run_labels(runs: list[tuple[Path, dict]]) -> list[str]:
+    """Each run's legend label, naming its seed where its model (and variant) ran with several."""
     seeds = defaultdict(set)
     for _, p in runs:
         facts = ran(p)
         seeds[(facts["model"], facts.get("variant"))].add(p["config"].get("seed", 0))
-    for run_dir, p in runs:
-        facts = ran(p)
-        lam = float(facts.get("lam", facts["objective"].get("beta", 1.0)))  # HEBAE's lambda, else the KL weight
-        label = run_label(facts, p, len(seeds[(facts["model"], facts.get("variant"))]) > 1)
-        if lam == 1.0:
-            by_k[facts["latent_dim"]].append((label, run_dir))
-        by_lambda[label].append((lam, final_bound(p)))
+    return [run_label(ran(p), p, len(seeds[(ran(p)["model"], ran(p).get("variant"))]) > 1) for _, p in runs]
+
+
+def lambda_of(facts: dict) -> float:
+    return float(facts.get("lam", facts["objective"].get("beta", 1.0)))  # HEBAE's lambda, else the KL weight
+
+
+def hebae_fig1(root: str | Path, out: str | Path) -> Path:
+    """Top: the bound against epochs per latent size k (at lambda = 1); bottom: the final test ELBO against
+    lambda, one line per model (and seed, and k where several). The plotted numbers beside it in
+    <out>.json: per k and run, the validation bound's first and last epochs and the final test ELBO."""
+    from autovae.runs.atomic import write_json_atomic
+
+    runs = finished_runs(root)
+    by_k = defaultdict(list)
+    for (run_dir, p), label in zip(runs, run_labels(runs)):
+        if lambda_of(ran(p)) == 1.0:
+            by_k[ran(p)["latent_dim"]].append((label, run_dir, p))
     ks = sorted(by_k)
     cols = max(len(ks), 1)
-    fig, axes = plt.subplots(2, cols, figsize=(3.2 * cols, 5.5), squeeze=False)
+    curves = lambda_curves(runs)  # no second row where no model ran at two lambdas
+    fig, axes = plt.subplots(2 if curves else 1, cols, figsize=(3.2 * cols, 5.5 if curves else 2.9), squeeze=False)
+    numbers: dict = {"bound_against_epochs": {}, "final_test_elbo_against_lambda": curves}
     for ax, k in zip(axes[0], ks):
-        for label, run_dir in sorted(by_k[k]):
-            ax.plot(*epoch_curve(run_dir, bound_key(run_dir)), label=label)
+        for label, run_dir, payload in sorted(by_k[k], key=lambda run: run[0]):
+            epochs, values = epoch_curve(run_dir, bound_key(run_dir))
+            ax.plot(epochs, values, label=label)
+            numbers["bound_against_epochs"].setdefault(f"k = {k}", {})[label] = {
+                "bound": bound_key(run_dir), "epochs": len(values), "first": values[0] if values else None,
+                "last": values[-1] if values else None, "final_test_elbo": final_bound(payload)}
         ax.set_title(f"k = {k}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation ELBO")
         ax.legend(fontsize=6)
-    ax = axes[1][0]
-    for label, points in sorted(by_lambda.items()):
-        points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel(r"KL weight $\lambda$")
-    ax.set_ylabel("final test ELBO")
-    ax.legend(fontsize=6)
-    for extra in axes[1][1:]:
-        extra.axis("off")
+    if curves:
+        ax = axes[1][0]
+        for label, points in curves.items():
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel(r"KL weight $\lambda$")
+        ax.set_ylabel("final test ELBO")
+        ax.legend(fontsize=6)
+        for extra in axes[1][1:]:
+            extra.axis("off")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+    write_json_atomic(Path(out).with_suffix(".json"), numbers)
     return Path(out)
 
 
