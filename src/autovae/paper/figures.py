@@ -85,11 +85,11 @@ def lambda_curves(runs: list[tuple[Path, dict]]) -> dict[str, list[tuple[float, 
 
 def run_labels(runs: list[tuple[Path, dict]]) -> list[str]:
     """Each run's legend label, naming its seed where its model (and variant) ran with several."""
+    facts = [ran(p) for _, p in runs]
     seeds = defaultdict(set)
-    for _, p in runs:
-        facts = ran(p)
-        seeds[(facts["model"], facts.get("variant"))].add(p["config"].get("seed", 0))
-    return [run_label(ran(p), p, len(seeds[(ran(p)["model"], ran(p).get("variant"))]) > 1) for _, p in runs]
+    for f, (_, p) in zip(facts, runs):
+        seeds[(f["model"], f.get("variant"))].add(p["config"].get("seed", 0))
+    return [run_label(f, p, len(seeds[(f["model"], f.get("variant"))]) > 1) for f, (_, p) in zip(facts, runs)]
 
 
 def lambda_of(facts: dict) -> float:
