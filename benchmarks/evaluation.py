@@ -56,6 +56,7 @@ def evaluation(args, device, variants: tuple[str, ...] = ("fp32", "default")) ->
             del model.likelihood.log_prob
     if "default" in variants:
         out.update(nll_products(device))
+        out.update(nll_density(device, compiled=args.compile))
     if args.fid_samples and "default" in variants:
         t0 = time.perf_counter()
         generate(model, args.fid_samples)
@@ -85,6 +86,46 @@ def nll_products(device, rows: int = 1000, passes: int = 5000) -> dict:
             "nll_gemm_gflops": gemm_flops(shapes) / per_pass / 1e9}
 
 
+def nll_density(device, compiled: bool = False, rows: int = 1000, passes: int = 5000, steps: int = 200) -> dict:
+    """The default NLL's Bernoulli density timed alone on one pass's bf16 logits (``rows`` x 784, cast
+    to float32 as ``network`` does, then x.l - softplus(l) summed per image), scaled to the K=5000 NLL's
+    ``passes``; with ``compiled``, the same function through torch.compile (the cast, the product, the
+    softplus and the sum in one kernel), its compilation time, and its largest difference in nats."""
+    import torch
+
+    from autovae.distributions.likelihoods import Bernoulli
+    from autovae.inference.log_weights import full_precision
+
+    s = seed()
+    generator = torch.Generator().manual_seed(0)
+    logits = (4 * torch.randn(rows, *s.image_shape, generator=generator)).to(device, torch.bfloat16)
+    x = torch.rand(rows, *s.image_shape, generator=generator).to(device)
+    likelihood = Bernoulli()
+
+    def density(logits, x):
+        return likelihood.log_prob(x, full_precision(logits))
+
+    def per_pass(fn) -> float:
+        fn(logits, x)
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            fn(logits, x)
+        sync(device)
+        return (time.perf_counter() - t0) / steps
+
+    out = {"nll_density_s_per_1000_images": per_pass(density) * passes}
+    if compiled:
+        fused = torch.compile(density, dynamic=False)
+        t0 = time.perf_counter()
+        value = fused(logits, x)
+        sync(device)
+        out["nll_density_compile_s"] = time.perf_counter() - t0
+        out["nll_density_compiled_max_diff_nats"] = (value - density(logits, x)).abs().max().item()
+        out["nll_density_compiled_s_per_1000_images"] = per_pass(fused) * passes
+    return out
+
+
 def table_b_run(args, device) -> dict:
     """One table (b) run's parts other than training epochs: a validation pass over the 10,000
     held-out images, and the final test (L_{1,1} and L_{0,50} on 10,000 images, NLL K=5000 on 1000)."""
@@ -104,3 +145,18 @@ def table_b_run(args, device) -> dict:
     t0 = time.perf_counter()
     trainer.test(model, datamodule=datamodule, verbose=False)
     return {"validation_s": val_s, "test_s": time.perf_counter() - t0, "precision": str(trainer.precision)}
+
+
+def nll_density_report(ev: dict, products_s: float, total_s: float) -> str:
+    """The Bernoulli density's share of the default NLL, and (with --compile) what one fused kernel for it
+    would leave: the NLL less the eager density plus the compiled one, an estimate, not a timed NLL."""
+    eager = ev["nll_density_s_per_1000_images"]
+    line = (f"Its Bernoulli density alone (the bf16 -> fp32 cast, x.l - softplus(l), the sums; 1000 rows a pass): "
+            f"{eager:.1f} s, {eager / products_s:.2f}x the products")
+    if "nll_density_compiled_s_per_1000_images" in ev:
+        fused = ev["nll_density_compiled_s_per_1000_images"]
+        line += (f"; compiled into one kernel {fused:.1f} s ({eager / fused:.2f}x faster, "
+                 f"{ev['nll_density_compile_s']:.1f} s to compile, values within "
+                 f"{ev['nll_density_compiled_max_diff_nats']:.1e} nats), so the NLL with it would take about "
+                 f"{total_s - eager + fused:.1f} s, {(total_s - eager + fused) / products_s:.2f}x its products (estimated)")
+    return line

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from benchmarks.common import steady
-from benchmarks.evaluation import NLL_VARIANTS
+from benchmarks.evaluation import NLL_VARIANTS, nll_density_report
 from benchmarks.inception import inception_report
 from benchmarks.step import breakdown_report
 
@@ -83,6 +83,8 @@ def report(rounds: dict[str, list[dict]], epochs: int = 100, fid_samples: int = 
         g, total = ev["nll_gemm_s_per_1000_images"], ev["nll_k5000_s_per_1000_images_default"]
         rows.append(f"The default NLL's decoder products alone at its shapes (bf16, 1000 rows a pass): {g:.1f} s "
                     f"({ev['nll_gemm_gflops']:.0f} GFLOP/s); the NLL takes {total / g:.2f}x its products")
+        if "nll_density_s_per_1000_images" in ev:
+            rows.append(nll_density_report(ev, g, total))
     if "step breakdown" in results and "error" not in results["step breakdown"]:
         rows.append(breakdown_report(results["step breakdown"]))
     inception = results.get("inception")

@@ -98,6 +98,21 @@ def test_the_nll_products_timed_alone_are_those_of_an_nll_pass():
     assert counter.get_total_flops() == gemm_flops(nll_gemm_shapes(1000)) > 0
 
 
+def test_the_nll_density_is_timed_at_the_pass_shape_and_its_fused_estimate_adds_up():
+    """The density's share is timed on a pass's logits and scaled to the NLL's passes; the estimate for a
+    compiled density is the NLL less the eager density plus the compiled one, against the products."""
+    import torch
+
+    from benchmarks.evaluation import nll_density, nll_density_report
+
+    ev = nll_density(torch.device("cpu"), rows=10, passes=500, steps=2)
+    assert set(ev) == {"nll_density_s_per_1000_images"} and ev["nll_density_s_per_1000_images"] > 0
+    line = nll_density_report({"nll_density_s_per_1000_images": 6.0, "nll_density_compiled_s_per_1000_images": 2.0,
+                               "nll_density_compile_s": 4.0, "nll_density_compiled_max_diff_nats": 3e-4}, 4.0, 16.0)
+    assert "6.0 s, 1.50x the products" in line and "3.00x faster" in line
+    assert "about 12.0 s, 3.00x its products (estimated)" in line
+
+
 def test_the_benchmark_times_the_seed_experiment_as_composed():
     """No constant of its own: the benchmark's model, batch and learning rate are experiment=autovae_mnist's."""
     from conftest import compose

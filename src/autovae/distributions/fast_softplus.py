@@ -13,8 +13,6 @@ pixel likelihoods, the posterior scales and the logistic density.
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 
@@ -43,14 +41,18 @@ def log_softplus(logits: torch.Tensor) -> torch.Tensor:
     return _LogSoftplus.apply(logits)
 
 
-@functools.cache
-def cpu_vendor() -> str:
+def read_cpu_vendor() -> str:
     """This machine's CPU vendor as the kernel reports it ("GenuineIntel", "AuthenticAMD"; "" if unknown)."""
     try:
         with open("/proc/cpuinfo") as f:
             return next((line.split(":", 1)[1].strip() for line in f if line.startswith("vendor_id")), "")
     except OSError:
         return ""
+
+
+# Read once at import, not on each call: torch.compile cannot trace a file read, so a call inside
+# ``softplus`` broke every compiled graph that holds a density in two.
+CPU_VENDOR = read_cpu_vendor()
 
 
 def form_for(device_type: str, vendor: str) -> str:
@@ -60,7 +62,7 @@ def form_for(device_type: str, vendor: str) -> str:
 
 def softplus_form(device: torch.device | str) -> str:
     """The form ``softplus`` uses on ``device``: "log" (without log1p) or "torch" (F.softplus)."""
-    return form_for(torch.device(device).type, cpu_vendor())
+    return form_for(torch.device(device).type, CPU_VENDOR)
 
 
 def softplus(logits: torch.Tensor) -> torch.Tensor:
