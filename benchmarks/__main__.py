@@ -56,9 +56,10 @@ def worker(args) -> None:
 
     import lightning  # noqa: F401  (its import sets the NVML-based CUDA check, as in every contender that uses it)
 
-    from autovae.lightning import cuda_check, host_allocator
+    from autovae.lightning import cuda_check, denormals, host_allocator
 
     host_allocator.configure(args.host_allocator)  # every contender, the hand-written loop included
+    denormals.configure("flush")  # likewise: train.py's default
     cuda_check.skip_nvml_check_without_nvml()  # likewise, as autovae's build does
 
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())

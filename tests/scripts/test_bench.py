@@ -42,6 +42,7 @@ def test_bench_runs_every_contender(tmp_path, data_dir):
     for precision in ("fp32", "bf16"):
         assert breakdown[precision]["gemm_ms"] > 0 and set(breakdown[precision]["phases_ms"]) >= {"encoder", "backward"}
     assert "matrix products alone at the same shapes" in proc.stdout
+    assert set(breakdown["adam_subnormal"]) == {"keep_ms", "flush_ms"} and "of its moments subnormal" in proc.stdout
 
 
 @pytest.mark.slow  # end to end; still runs in CI (deselect with -m "not slow")

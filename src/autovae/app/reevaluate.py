@@ -56,7 +56,7 @@ def reevaluate(folder: str | Path, overrides: Sequence[str] = (), name: str | No
     import lightning as L
     import torch
 
-    from autovae.app.train import _metrics, build, code_version
+    from autovae.app.train import _denormals, _metrics, build, code_version
     from autovae.lightning.checkpoints import load_checkpoint
     from autovae.lightning.module import upgrade_state_dict
 
@@ -84,6 +84,7 @@ def reevaluate(folder: str | Path, overrides: Sequence[str] = (), name: str | No
     cfg.callbacks = {"fidelity": callbacks["fidelity"]} if "fidelity" in callbacks else {}
     cfg.logger = {}
     started = time.time()
+    _denormals(cfg)  # the run's own setting, so that its figures come out as it computed them
     L.seed_everything(cfg.seed, workers=True)
     module, datamodule, trainer = build(cfg)
     state = load_checkpoint(checkpoint)["state_dict"]

@@ -22,7 +22,7 @@ from autovae.app.checks import check_config
 from autovae.data import datamodule_from
 from autovae.errors import AutovaeError, traceback_to_log_file
 from autovae.inference import metric_names as m
-from autovae.lightning import cuda_check, host_allocator, termination
+from autovae.lightning import cuda_check, denormals, host_allocator, termination
 from autovae.lightning.callbacks.fidelity import FidelityMetrics
 from autovae.lightning.checkpoints import Resumable, remove_partial_writes, resumable, usable_checkpoint
 from autovae.lightning.loggers import dashboard_config, finish_loggers
@@ -132,7 +132,7 @@ def ran_block(model, datamodule, trainer, cfg: DictConfig) -> dict[str, Any]:
     arch = OmegaConf.to_container(cfg.model.net.get("architecture") or {}, resolve=True)
     arch.pop("_partial_", None)
     return {**model.describe(), "dataset": datamodule.name, "precision": str(trainer.precision), "architecture": arch,
-            "host_allocator": _host_allocator(cfg),
+            "host_allocator": _host_allocator(cfg), "denormals": _denormals(cfg),
             "split": {"validation": "held_out_of_train" if datamodule.val_size else "none: trained on every training image",
                       "val_size": datamodule.val_size,
                       "nll_images": model.nll_images, "nll_samples": model.nll_spec.samples if model.nll_spec else 0}}
@@ -148,6 +148,12 @@ def fidelity_block(trainer) -> dict[str, Any]:
 def _host_allocator(cfg: DictConfig) -> str:
     """Applies the run's host allocator setting (once per process) and says what it is."""
     return host_allocator.configure(cfg.get("host_allocator", "keep_freed"))
+
+
+def _denormals(cfg: DictConfig) -> str:
+    """Applies the run's subnormal-float setting and says what it is; a config without the key (a run
+    from before it existed, evaluated again) keeps subnormals, as that run did."""
+    return denormals.configure(cfg.get("denormals", "keep"))
 
 
 def precision_reason(cfg: DictConfig, precision: str) -> str:
@@ -191,6 +197,7 @@ def run(cfg: DictConfig, extra_callbacks: list | None = None) -> dict[str, Any]:
         try:
             check_config(cfg)
             _host_allocator(cfg)
+            _denormals(cfg)
             L.seed_everything(cfg.seed, workers=True)  # before the model: its initial weights come from this seed
             built = build(cfg, extra_callbacks)
             if _is_rank_zero():
