@@ -137,6 +137,17 @@ def test_a_fused_optimizer_is_the_same_configuration_for_resume_and_tables():
     assert "model.optimizer.fused" in NOT_PART_OF_A_GROUP
 
 
+def test_runs_from_before_subnormals_were_flushed_resume_and_group_with_todays():
+    """denormals changes only the rounding of floats below 1e-38: a run started without the key (or with
+    keep) resumes under today's default and is a seed of the same configuration."""
+    from autovae.runs.folder import config_hash
+    from autovae.runs.keys import NOT_PART_OF_A_GROUP
+
+    before, today = {"seed": 0}, {"seed": 0, "denormals": "flush"}
+    assert config_hash(before) == config_hash(today) == config_hash({"seed": 0, "denormals": "keep"})
+    assert "denormals" in NOT_PART_OF_A_GROUP
+
+
 def test_the_run_record_owns_the_status_and_writes_it_only_where_it_may(tmp_path):
     """RunRecord: running when written first, the outcome and timings at close; a non-zero DDP rank
     (writes=False) never touches the folder."""

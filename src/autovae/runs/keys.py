@@ -16,11 +16,11 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 
 
 # Settings that say how a run computes, not what: left out both when a folder's configuration is
-# compared on resume and when runs are grouped into seeds. (threads and a fused optimizer change only
-# float rounding, as a different machine would.)
+# compared on resume and when runs are grouped into seeds. (threads, a fused optimizer and flushing
+# subnormal floats change only float rounding, as a different machine would.)
 HOW_NOT_WHAT = ("paths", "run_name", "sweep_name", "skip_completed", "on_error", "on_config_change", "ckpt_path",
                 "logger", "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps",
-                "trainer.default_root_dir", "trainer.plugins", "threads", "host_allocator", "model.optimizer.fused",
+                "trainer.default_root_dir", "trainer.plugins", "threads", "host_allocator", "denormals", "model.optimizer.fused",
                 "model.optimizer.foreach", "dataset.data_dir", "dataset.seed_dir", "callbacks.fidelity.cache_root",
                 "hydra")
 # Measurements taken after training: adding one to a run changes nothing it trains.
