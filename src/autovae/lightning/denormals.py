@@ -6,7 +6,8 @@ number, 1.2e-38, and x86 CPUs compute with such subnormal numbers through a slow
 can make the optimizer step several times slower than the rest of the step (docs/performance.md).
 Flushing them to zero (x86's FTZ and DAZ modes, through ``torch.set_flush_denormal``) changes no
 update: Adam divides by sqrt(v) + eps with eps = 1e-8, and a second moment below 1e-38 adds less
-than 1e-19 to that sum. GPUs are unaffected.
+than 1e-19 to that sum. GPUs are unaffected. The mode belongs to each CPU thread and threads inherit
+it from the one that starts them, so ``train.py`` sets it before the run starts any.
 """
 from __future__ import annotations
 
