@@ -65,3 +65,13 @@ def test_flushing_changes_no_adam_update():
     keep = train("keep")
     flush = train("flush")
     assert all(torch.equal(a, b) for a, b in zip(keep, flush))
+
+
+def test_a_run_recorded_before_the_setting_existed_is_evaluated_as_it_ran():
+    """evaluate.py applies the run's own setting; a config without the key kept subnormals."""
+    from omegaconf import OmegaConf
+
+    from autovae.app.train import _denormals
+
+    assert _denormals(OmegaConf.create({"denormals": "flush"})) == "flush" and not subnormals_survive()
+    assert _denormals(OmegaConf.create({"seed": 0})) == "keep" and subnormals_survive()
