@@ -97,8 +97,8 @@ def step_breakdown(args, device) -> dict:
     return out
 
 
-# The share of Adam's moments that a committed HEBAE-setup run's checkpoint held below 1.2e-38 at
-# epoch ~40 (892,029 of 5,124,808): a short benchmark never trains long enough to reach it.
+# The share of Adam's moments below 1.2e-38 in a HEBAE-setup run's checkpoint at epoch ~40 (892,029
+# of 5,124,808; docs/performance.md): the state a short benchmark never trains long enough to reach.
 SUBNORMAL_SHARE = 0.17
 
 
