@@ -51,6 +51,19 @@ def test_fig1_claims_read_the_curves_and_the_lambda_spread(tmp_path):
         record(lam / f"hebae_{i}", "HEBAE", 0, {"test/elbo": -100.0 - i}, lam=value)
     (text, v, figures), = fig1_lambda_claims(lam)
     assert v == "held (one seed: noise unknown)" and "HEBAE 2.00 against VAE 20.00" in figures
+    assert "the lambdas both ran: 0.1, 1, 10;" in text
+
+
+def test_the_lambda_spread_compares_only_the_lambdas_both_models_ran(tmp_path):
+    """A sweep still running has HEBAE at fewer lambdas: its spread is not set against the VAE's over more."""
+    lam = tmp_path / "fig1_lambda"
+    for i, value in enumerate((0.1, 1.0, 10.0)):
+        record(lam / f"vae_{i}", "VAE", 0, {"test/elbo": -100.0 - 0.1 * i - (50.0 if value == 10.0 else 0.0)}, lam=value)
+    for i, value in enumerate((0.1, 1.0)):
+        record(lam / f"hebae_{i}", "HEBAE", 0, {"test/elbo": -100.0 - 2 * i}, lam=value)
+    (text, v, figures), = fig1_lambda_claims(lam)
+    assert v == "not held (one seed: noise unknown)" and "HEBAE 2.00 against VAE 0.10" in figures
+    assert "the lambdas both ran: 0.1, 1;" in text
     assert "not measured yet" in hebae_claims_markdown(tmp_path / "nowhere")
 
 
