@@ -113,7 +113,7 @@ def test_runs_at_one_lambda_and_several_latent_sizes_make_no_lambda_curve():
     assert lambda_curves(both) == {"VAE, k = 10": [(0.1, -150.0), (2.0, -120.0)], "VAE, k = 5": [(0.5, -116.0), (1.0, -114.0)]}
 
 
-@pytest.mark.parametrize("folder", ["fig1_epochs"])
+@pytest.mark.parametrize("folder", ["fig1_epochs", "fig1_lambda"])
 def test_the_committed_hebae_fig1_is_what_its_committed_runs_render(tmp_path, folder):
     """results/hebae/<folder>/hebae_fig1.png and .json come from the committed run folders."""
     import json
