@@ -113,8 +113,7 @@ def adam_with_subnormal_moments(device, steps: int) -> dict:
     for choice in ("keep", "flush"):
         denormals.configure(choice)
         gen = torch.Generator().manual_seed(0)
-        params = [p.detach().clone().requires_grad_() for p in seed_model(torch.device("cpu")).parameters()]
-        params = [p.to(device) for p in params]
+        params = [p.detach().to(device).requires_grad_() for p in seed_model(torch.device("cpu")).parameters()]
         grads = []
         for p in params:
             g = torch.randn(p.shape, generator=gen) * 1e-3
