@@ -51,7 +51,7 @@ def test_fig1_claims_read_the_curves_and_the_lambda_spread(tmp_path):
         record(lam / f"hebae_{i}", "HEBAE", 0, {"test/elbo": -100.0 - i}, lam=value)
     (text, v, figures), = fig1_lambda_claims(lam)
     assert v == "held (one seed: noise unknown)" and "HEBAE 2.00 against VAE 20.00" in figures
-    assert "the lambdas both ran: 0.1, 1, 10;" in text
+    assert "over lambda = 0.1, 1, 10, the lambdas both ran in seed 0;" in text
 
 
 def test_the_lambda_spread_compares_only_the_lambdas_both_models_ran(tmp_path):
@@ -63,8 +63,24 @@ def test_the_lambda_spread_compares_only_the_lambdas_both_models_ran(tmp_path):
         record(lam / f"hebae_{i}", "HEBAE", 0, {"test/elbo": -100.0 - 2 * i}, lam=value)
     (text, v, figures), = fig1_lambda_claims(lam)
     assert v == "not held (one seed: noise unknown)" and "HEBAE 2.00 against VAE 0.10" in figures
-    assert "the lambdas both ran: 0.1, 1;" in text
+    assert "over lambda = 0.1, 1, the lambdas both ran in seed 0;" in text
     assert "not measured yet" in hebae_claims_markdown(tmp_path / "nowhere")
+
+
+def test_a_seed_with_fewer_lambdas_is_judged_over_them_beside_the_full_seed(tmp_path):
+    """Seed 1 still running: its spread over two lambdas is never averaged with seed 0's over three."""
+    lam = tmp_path / "fig1_lambda"
+    for i, value in enumerate((0.1, 1.0, 10.0)):
+        record(lam / f"vae_{i}_0", "VAE", 0, {"test/elbo": -100.0 - (40.0 if value == 10.0 else i)}, lam=value)
+        record(lam / f"hebae_{i}_0", "HEBAE", 0, {"test/elbo": -100.0 - 2 * i}, lam=value)
+        record(lam / f"vae_{i}_1", "VAE", 1, {"test/elbo": -100.5 - (40.0 if value == 10.0 else i)}, lam=value)
+    for i, value in enumerate((0.1, 1.0)):
+        record(lam / f"hebae_{i}_1", "HEBAE", 1, {"test/elbo": -100.0 - 2.2 * i}, lam=value)
+    (full, v_full, f_full), (shared, v_shared, f_shared) = fig1_lambda_claims(lam)
+    assert "over lambda = 0.1, 1, 10, the lambdas both ran in seed 0;" in full
+    assert v_full == "held (one seed: noise unknown)" and "HEBAE 4.00 against VAE 40.00" in f_full
+    assert "over lambda = 0.1, 1, the lambdas both ran in seeds 0, 1;" in shared
+    assert v_shared == "not held" and "HEBAE 2.00, 2.20 against VAE 1.00, 1.00" in f_shared
 
 
 def test_the_committed_hebae_claims_are_what_the_committed_runs_give(tmp_path):
