@@ -61,7 +61,7 @@ def _authors_loss(mus, log_sigma, eps, x, decoder_logits_of, lamb):
     loss_con = 0.5 * np.sum(np.mean(mus, axis=0) ** 2)
     bce = np.maximum(logits, 0) - logits * x + np.log1p(np.exp(-np.abs(logits)))  # sigmoid_cross_entropy_with_logits
     rec = np.mean(np.sum(bce, axis=1))
-    return lamb * (kl + loss_con) + rec
+    return lamb * (kl + loss_con) + rec, kl + loss_con
 
 
 def test_the_official_variant_trains_the_authors_loss(data_dir, tmp_path, monkeypatch):
@@ -74,7 +74,7 @@ def test_the_official_variant_trains_the_authors_loss(data_dir, tmp_path, monkey
     eps = torch.randn(128, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     monkeypatch.setattr("torch.distributions.multivariate_normal._standard_normal",
                         lambda shape, dtype, device: eps.reshape(shape).to(dtype))
-    loss = net.objective(x, module.divergence).loss
+    terms = net.objective(x, module.divergence)
     with torch.no_grad():
         h = net.encoder(x)
         mus, log_sigma = h[:, :6].numpy(), h[:, 6:].numpy()
@@ -82,13 +82,25 @@ def test_the_official_variant_trains_the_authors_loss(data_dir, tmp_path, monkey
         def logits_of(z):
             return net.decoder(torch.from_numpy(z)).reshape(128, -1).numpy()
 
-        expected = _authors_loss(mus, log_sigma, eps.numpy(), x.reshape(128, -1).numpy(), logits_of, 2.5)
-    assert float(loss) == pytest.approx(expected, rel=1e-10)
+        expected, batch_kl = _authors_loss(mus, log_sigma, eps.numpy(), x.reshape(128, -1).numpy(), logits_of, 2.5)
+    assert float(terms.loss) == pytest.approx(expected, rel=1e-10)
+    assert float(terms.penalties["batch_kl"]) == pytest.approx(batch_kl, rel=1e-10)  # logged as train/batch_kl
     # Glorot-uniform kernels, zero biases (Keras' Dense defaults)
     first = next(m for m in net.encoder.modules() if isinstance(m, torch.nn.Linear))
     bound = (6 / (first.in_features + first.out_features)) ** 0.5
     assert first.bias.abs().max() == 0 and first.weight.abs().max() <= bound
     assert first.weight.abs().max() > 0.9 * bound
+
+
+@pytest.mark.parametrize("model,penalty", [("hebae", "batch_kl"), ("wae", "mmd")])
+def test_a_model_trained_by_its_own_penalty_logs_it(data_dir, tmp_path, model, penalty):
+    """train/kl is the per-example KL, which HEBAE and WAE do not train: their loss's own term is logged
+    beside it, so a dashboard shows what the weight lambda acts on."""
+    cfg = compose(tiny_overrides(data_dir, tmp_path, f"model={model}", "trainer.max_epochs=1"))
+    module, datamodule, trainer = build(cfg)
+    trainer.fit(module, datamodule=datamodule)
+    logged = trainer.callback_metrics
+    assert f"train/{penalty}" in logged and torch.isfinite(logged[f"train/{penalty}"])
 
 
 def test_a_fresh_optimizer_each_epoch_restarts_adam(data_dir, tmp_path):

@@ -8,7 +8,7 @@ TransformedDistribution whose log_prob is taken at its own samples.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -24,6 +24,9 @@ class ObjectiveTerms:
     reconstruction: torch.Tensor  # (B,) -E_q log p(x | z)
     kl: torch.Tensor  # (B,) KL(q || p), closed form or Monte Carlo
     log_weights: torch.Tensor | None  # (S, B) log p(x, z) - log q(z | x), where the objective computed them
+    # A model's own terms of ``loss`` besides the likelihood, before their weight (HEBAE's batch KL,
+    # WAE's MMD): logged as train/<name>, since ``kl`` is not what such a model trains.
+    penalties: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def _checked_samples(samples) -> int:

@@ -113,6 +113,8 @@ class AutoVAEModule(L.LightningModule):
         if self._step_metrics_are_read(batch_idx):
             self.log("train/loss", obj.loss, prog_bar=True)
             self.log("train/kl", obj.kl.mean())
+            for name, value in obj.penalties.items():
+                self.log(f"train/{name}", value)
         return obj.loss
 
     def _step_metrics_are_read(self, batch_idx: int) -> bool:

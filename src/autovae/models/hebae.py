@@ -149,4 +149,4 @@ class HEBAE(VAE):
         ll = self.log_likelihood_fn(x)(z[None])[0]
         reg = hebae_regularizer(beta, sigma)
         kl = kl_divergence(q, self.prior())  # for the comparable ELBO only
-        return ObjectiveTerms(-ll.mean() + self.lam * reg, ll - kl, -ll, kl, (ll - kl)[None])
+        return ObjectiveTerms(-ll.mean() + self.lam * reg, ll - kl, -ll, kl, (ll - kl)[None], {"batch_kl": reg})

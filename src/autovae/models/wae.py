@@ -46,4 +46,4 @@ class WAE(VAE):
         ll = self.log_likelihood_fn(x)(z)[0]
         mmd = imq_mmd(z[0], p.sample((z.shape[1],)))
         kl = kl_or_estimate(q, p, z, q.log_prob(z))
-        return ObjectiveTerms(-ll.mean() + self.lam * mmd, ll - kl, -ll, kl, (ll - kl)[None])
+        return ObjectiveTerms(-ll.mean() + self.lam * mmd, ll - kl, -ll, kl, (ll - kl)[None], {"mmd": mmd})
