@@ -5,7 +5,7 @@ import pytest
 from conftest import ROOT, run_cli
 
 from autovae.paper.figure_claims import (fig1_epochs_claims, fig1_lambda_claims, fig2_claims, flow_claims,
-                                        hebae_claims_markdown)
+                                        hebae_claims_markdown, official_claims)
 from autovae.runs.atomic import write_json_atomic
 
 
@@ -81,6 +81,23 @@ def test_a_seed_with_fewer_lambdas_is_judged_over_them_beside_the_full_seed(tmp_
     assert v_full == "held (one seed: noise unknown)" and "HEBAE 4.00 against VAE 40.00" in f_full
     assert "over lambda = 0.1, 1, the lambdas both ran in seeds 0, 1;" in shared
     assert v_shared == "not held" and "HEBAE 2.00, 2.20 against VAE 1.00, 1.00" in f_shared
+
+
+def test_the_authors_variant_is_set_beside_fig1a_runs_at_its_own_k(tmp_path):
+    """Official runs at k = 10 are compared with the paper-variant HEBAE and the VAE at k = 10 only."""
+    for seed in (0, 1):
+        for k, shift in ((10, 0.0), (20, -30.0)):
+            record(tmp_path / "fig1_epochs" / f"vae_{k}_{seed}", "VAE", seed,
+                   {"test/elbo": -99.0 - 0.2 * seed + shift, "test/nll": 92.0 + 0.2 * seed}, latent_dim=k)
+            record(tmp_path / "fig1_epochs" / f"hebae_{k}_{seed}", "HEBAE", seed,
+                   {"test/elbo": -105.0 - 0.2 * seed + shift, "test/nll": 97.0}, latent_dim=k)
+    record(tmp_path / "official" / "k_10", "HEBAE", 0, {"test/elbo": -101.0, "test/nll": 91.0}, latent_dim=10)
+    (moved, v_moved, f_moved), (bound, v_bound, _), (nll, v_nll, f_nll) = official_claims(tmp_path)
+    assert "k = 10" in moved and v_moved == "held (one seed: noise unknown)"
+    assert "authors' -101.00 against paper's -105.00, -105.20" in f_moved
+    assert v_bound == "not held (one seed: noise unknown)"
+    assert v_nll == "held (one seed: noise unknown)" and "VAE 92.00, 92.20" in f_nll
+    assert "needs the hebae_official runs" in hebae_claims_markdown(tmp_path / "nowhere")
 
 
 def test_the_committed_hebae_claims_are_what_the_committed_runs_give(tmp_path):
