@@ -262,7 +262,8 @@ stage_hebae_fig2_fid10k() {
     callbacks.fidelity.num_samples=10000
   $PY scripts/figures.py hebae_fig2 runs=results/hebae/fig2_fid10k out=results/hebae/fig2_fid10k/hebae_fig2.png
 }
-# Fig. 1a (top, then bottom) for seeds SEEDS (default 0; SEEDS=1 adds the second seed its claims need).
+# Fig. 1a (top, then bottom) and the authors' variant for seeds SEEDS (default 0; SEEDS=1 adds the second
+# seed their claims need).
 # shellcheck disable=SC2016
 stage_hebae_fig1_epochs() {
   hebae results/hebae/fig1_epochs '${hydra:runtime.choices.model}/k_${model.net.latent_dim}/seed_${seed}' \
@@ -276,7 +277,7 @@ stage_hebae_fig1_lambda() {
 # shellcheck disable=SC2016
 stage_hebae_official() {
   hebae results/hebae/official 'k_${model.net.latent_dim}/seed_${seed}' experiment=hebae_official \
-    model.net.latent_dim=10,20 $NOFID
+    model.net.latent_dim=10,20 $NOFID "seed=${SEEDS:-0}"
 }
 # Committed evidence names the code that ran: refuse to start with uncommitted changes to tracked code
 # (results/ is data and may change; ALLOW_DIRTY=1 runs anyway, and every run then records dirty: true).
