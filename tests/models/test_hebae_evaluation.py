@@ -92,6 +92,32 @@ def test_the_official_variant_trains_the_authors_loss(data_dir, tmp_path, monkey
     assert first.weight.abs().max() > 0.9 * bound
 
 
+def test_a_shared_scale_rescues_the_bound_of_scales_spread_over_orders_of_magnitude(data_dir, tmp_path):
+    """The authors' HEBAE has no floor on its per-example log-scales: where they spread over orders of
+    magnitude, a multiplier keeps the spread (each example's posterior far too narrow or too wide); a scale
+    shared by every example, fitted in place of theirs, gives a higher bound on the same images."""
+    from autovae.inference.scale_refit import ScaleRefit, refit_posterior_scale
+
+    cfg = compose(tiny_overrides(data_dir, tmp_path, "model=hebae", "model.net.variant=official",
+                                 "model.net.latent_dim=4"))
+    module, datamodule, _ = build(cfg)
+    datamodule.setup()
+    net = module.net
+    last = [m for m in net.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():  # log-scales spread by about +-8 across examples
+        last.weight[4:] *= 24 / last.weight[4:].norm(dim=1, keepdim=True).clamp_min(1e-6)
+    images = datamodule.val_data
+    records = {base: refit_posterior_scale(net, images, ScaleRefit(base=base, steps=300), seed=0)
+               for base in ("trained", "shared")}
+    assert records["shared"]["applied"] and records["shared"]["base"] == "shared"
+    assert records["shared"]["val_elbo_refit"] > records["trained"]["val_elbo_refit"] + 5
+    # the shared scale is the same for every example: the posterior no longer reads the encoder's scales
+    q = net.eval().posterior(images[:3])
+    assert torch.allclose(q.scale_tril[0], q.scale_tril[2])
+    with pytest.raises(Exception, match="valid: trained, shared"):
+        ScaleRefit(base="per_example")
+
+
 @pytest.mark.parametrize("model,penalty", [("hebae", "batch_kl"), ("wae", "mmd")])
 def test_a_model_trained_by_its_own_penalty_logs_it(data_dir, tmp_path, model, penalty):
     """train/kl is the per-example KL, which HEBAE and WAE do not train: their loss's own term is logged
@@ -131,6 +157,8 @@ def test_the_authors_setup_trains_on_every_training_image(data_dir, tmp_path):
     assert result["status"] == "completed"
     assert result["ran"]["split"]["validation"].startswith("none")
     assert result["ran"]["posterior_scale_refit"]["split"] == "train"
+    assert result["ran"]["posterior_scale_refit"]["base"] == "shared"
+    assert load_model(tmp_path / "run")[0].posterior_scale_base == "shared"
     assert not any(k.startswith("val/") for k in result["metrics"])
     # the search selects on validation images: with none it is refused before any trial
     proc = run_cli("search.py", [f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path / 'search'}",

@@ -6,6 +6,11 @@ floor, not by the model. Any posterior gives a lower bound on log p(x), so a bet
 after training: with the networks frozen, a multiplier s of the posterior's scale (one scalar, or one
 per latent dimension) is fitted by maximising the ELBO on the validation split, and the test bounds
 and NLL are those of the rescaled posterior. For a model trained by the ELBO, s stays near 1.
+
+s multiplies each example's trained scale (``base: trained``), or replaces it (``base: shared``: every
+example gets the scale s). HEBAE's sigma_i all sit at one floor, so the two coincide there; the
+authors' HEBAE has no floor, and its per-example scales end spread over orders of magnitude, which a
+multiplier keeps and a shared scale discards.
 """
 from __future__ import annotations
 
@@ -20,13 +25,16 @@ from autovae.errors import UnknownOptionError
 from autovae.inference.log_weights import full_precision, sample_with_log_prob
 
 PER = ("none", "scalar", "dimension")
+BASES = ("trained", "shared")
 
 
 @dataclass(frozen=True)
 class ScaleRefit:
     """``model.scale_refit`` (set by conf/model/hebae.yaml and wae.yaml): one multiplier (``scalar``) or one
-    per latent dimension (``dimension``), fitted by Adam on log s over ``images`` validation images."""
+    per latent dimension (``dimension``), fitted by Adam on log s over ``images`` validation images, of
+    each example's trained scale (``base: trained``) or in place of it (``shared``)."""
     per: str = "dimension"
+    base: str = "trained"
     steps: int = 500
     lr: float = 0.05
     batch_size: int = 500
@@ -39,6 +47,8 @@ class ScaleRefit:
     def __post_init__(self):
         if self.per not in PER:
             raise UnknownOptionError(f"unknown model.scale_refit.per={self.per!r}; valid: {', '.join(PER)}")
+        if self.base not in BASES:
+            raise UnknownOptionError(f"unknown model.scale_refit.base={self.base!r}; valid: {', '.join(BASES)}")
 
 
 def elbo(net, x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +88,7 @@ def fit_multiplier(net, images: torch.Tensor, spec: ScaleRefit, steps: int, seed
     log_s = torch.zeros(shape, device=images.device) if start is None else start.detach().log().reshape(shape).clone()
     log_s.requires_grad_(True)
     optimizer = torch.optim.Adam([log_s], lr=spec.lr)
+    net.posterior_scale_base = spec.base
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     for _ in range(steps):
@@ -106,7 +117,7 @@ def refit_posterior_scale(net, images: torch.Tensor, spec: ScaleRefit, seed: int
         net.posterior_scale = multiplier
         after = _mean_elbo(net, images, spec.batch_size, seed)
         if not after > before:
-            net.posterior_scale = None
+            net.posterior_scale, net.posterior_scale_base = None, "trained"
     applied = net.posterior_scale is not None
     return {**asdict(spec), "images": len(images), "objective": "elbo", "split": split,
             "multiplier": [round(float(v), 6) for v in multiplier.reshape(-1)], "applied": applied,
@@ -127,6 +138,8 @@ def held_out_elbo(net, images: torch.Tensor, spec: ScaleRefit, seed: int,
         finally:
             net.posterior_scale = None
     return value, multiplier
+
+
 def apply_recorded_refit(net, ran: dict[str, Any] | None) -> None:
     """Puts a run's recorded multiplier back on a rebuilt model (``load_model``)."""
     record = (ran or {}).get("posterior_scale_refit")
@@ -135,3 +148,4 @@ def apply_recorded_refit(net, ran: dict[str, Any] | None) -> None:
     values = torch.tensor(record["multiplier"])
     device = next(net.parameters()).device
     net.posterior_scale = (values[0] if record["per"] == "scalar" else values).to(device)
+    net.posterior_scale_base = record.get("base", "trained")

@@ -89,8 +89,10 @@ class HEBAE(VAE):
         return self.variant == "official"
 
     def settings(self):
-        refit = ("; the reported bounds use a scale multiplier refitted on the validation split "
-                 "(ran.posterior_scale_refit)" if self.posterior_scale is not None else "")
+        refit = ("; the reported bounds use a scale refitted after training, "
+                 + ("a multiplier of the trained one" if self.posterior_scale_base == "trained"
+                    else "shared by every example in place of the trained one")
+                 + " (ran.posterior_scale_refit)" if self.posterior_scale is not None else "")
         floor = "at its floor min_scale" if not self.official else "shrinking without a floor"
         return {"lam": float(self.lam), "min_scale": float(self.min_scale), "variant": self.variant,
                 "trained_objective": "reconstruction + lam * KL(N(beta, Sigma) || N(0, I))",
@@ -115,11 +117,14 @@ class HEBAE(VAE):
 
     def _posterior_at(self, mu, scale, sigma):
         """N(mu_i, .) at the example's scale(s) and the batch (or running) covariance Sigma."""
+        shared = self.posterior_scale is not None and self.posterior_scale_base == "shared"
         if self.official:  # diagonal: sqrt(diag Sigma) held constant, times the example's scales
-            std = torch.diagonal(sigma).detach().sqrt() * scale
+            std = torch.diagonal(sigma).detach().sqrt()
+            std = std.expand_as(mu) if shared else std * scale
             tril = torch.diag_embed(std if self.posterior_scale is None else std * self.posterior_scale)
         else:
-            tril = scale[..., None, None] * torch.linalg.cholesky(sigma)
+            tril = torch.linalg.cholesky(sigma)
+            tril = tril.expand(*mu.shape, mu.shape[-1]) if shared else scale[..., None, None] * tril
             if self.posterior_scale is not None:  # diag(s) sigma_i R: still lower triangular
                 tril = self.posterior_scale[..., :, None] * tril if self.posterior_scale.ndim else self.posterior_scale * tril
         return MultivariateNormal(mu, scale_tril=tril, validate_args=False)

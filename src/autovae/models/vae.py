@@ -36,8 +36,11 @@ class VAE(nn.Module):
             encoder_outputs=2 * latent_dim if encoder_outputs is None else encoder_outputs)
         self._network_dtype: torch.dtype | None = None  # set by densities_in_fp32 under autocast
         # A multiplier of the posterior's scale fitted after training (inference/scale_refit.py, model.scale_refit),
-        # for models whose scale no bound trains; None (the trained scale) everywhere else.
+        # for models whose scale no bound trains; None (the trained scale) everywhere else. Its base: the
+        # example's trained scale ("trained"), or one scale shared by every example ("shared"), for encoders
+        # whose trained scales are spread over orders of magnitude with nothing to keep them meaningful.
         self.posterior_scale: torch.Tensor | None = None
+        self.posterior_scale_base: str = "trained"
 
     # -- precision: networks in the autocast dtype, densities in float32 ----------------------
     def network(self, net: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -69,7 +72,10 @@ class VAE(nn.Module):
     def pairing_posterior(self, loc: torch.Tensor, raw_scale: torch.Tensor):
         """The pairing's posterior at the encoder's location and (unconstrained) scale outputs."""
         scale = self.pairing.scale(raw_scale)
-        return self.pairing.posterior(loc, scale if self.posterior_scale is None else scale * self.posterior_scale)
+        if self.posterior_scale is not None:
+            scale = (scale * self.posterior_scale if self.posterior_scale_base == "trained"
+                     else self.posterior_scale.expand_as(scale))
+        return self.pairing.posterior(loc, scale)
 
     def prior(self):
         return self.pairing.prior()
