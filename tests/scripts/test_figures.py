@@ -126,3 +126,25 @@ def test_the_committed_hebae_fig1_is_what_its_committed_runs_render(tmp_path, fo
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(out.with_suffix(".json").read_text()) == json.loads((committed / "hebae_fig1.json").read_text())
     assert out.stat().st_size > 5000
+
+
+def test_the_committed_hebae_fig2_from_recorded_statistics_is_what_its_runs_render(tmp_path):
+    """results/hebae/fig2_fid10k/hebae_fig2.{png,json} come from the latent statistics its runs recorded
+    (no weights are committed); its keys are relative to the figure, so it is drawn beside a copy."""
+    import json
+    import shutil
+
+    from conftest import ROOT
+
+    committed = ROOT / "results" / "hebae" / "fig2_fid10k"
+    copy = tmp_path / "fig2_fid10k"
+    shutil.copytree(committed, copy, ignore=shutil.ignore_patterns("*.png", "*.json", "images"),
+                    dirs_exist_ok=False)
+    for run in committed.glob("*/seed_*"):
+        shutil.copy(run / "metrics.json", copy / run.relative_to(committed) / "metrics.json")
+    out = copy / "hebae_fig2.png"
+    proc = run_cli("scripts/figures.py", ["hebae_fig2", f"runs={copy}", f"out={out}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    numbers = json.loads(out.with_suffix(".json").read_text())
+    assert numbers == json.loads((committed / "hebae_fig2.json").read_text())
+    assert all(row["mean_mic"] > 0 and row["mean_tic"] > 0 for row in numbers.values()), numbers
