@@ -27,6 +27,7 @@ from pathlib import Path
 from autovae.inference import metric_names as m
 from autovae.paper.claims import NOISE_Z, compare_seeds as compare
 from autovae.paper.figures import bound_key, epoch_curve, finished_runs, flow_points, lambda_of, ran
+from autovae.paper.render import sample_counts
 from autovae.runs.record import as_float
 
 CONVERGED_NATS = 1.0  # a bound within this of its last epoch's value has converged
@@ -70,9 +71,8 @@ def _index_code(coefficient: str):
 
 def _samples_text(runs) -> str:
     """How many samples the runs' FIDs came from, as the claims' label says it."""
-    counts = sorted({int(n) for _, p in runs
-                     if math.isfinite(n := as_float((p.get("metrics") or {}).get(m.test(m.FIDELITY_SAMPLES))))})
-    return f" from {' or '.join(f'{n:,}' for n in counts)} samples" if counts else ""
+    counts = sample_counts(as_float((p.get("metrics") or {}).get(m.test(m.FIDELITY_SAMPLES))) for _, p in runs)
+    return f" from {counts} samples" if counts else ""
 
 
 def fig2_claims(root: Path) -> list[tuple[str, str | None, str]]:
@@ -90,14 +90,12 @@ def fig2_claims(root: Path) -> list[tuple[str, str | None, str]]:
                      *compare("HEBAE", corr["HEBAE"], rival, corr[rival], False, digits=3)))
     for coefficient in ("mic", "tic"):
         info = _by_model(runs, _index_code(coefficient))
-        unrecorded = (None, "these runs recorded no index-code MIC/TIC (evaluation.latent_statistics)")
-        rows.append((f"HEBAE keeps more index-code mutual information than the VAE (mean {coefficient.upper()} of "
-                     "(i, z_j) over latent dimensions, posterior as trained)",
-                     *(compare("HEBAE", info["HEBAE"], "VAE", info["VAE"], True, digits=3) if info or not runs
-                       else unrecorded)))
-        rows.append((f"HEBAE keeps less index-code mutual information than the WAE (mean {coefficient.upper()})",
-                     *(compare("HEBAE", info["HEBAE"], "WAE", info["WAE"], False, digits=3) if info or not runs
-                       else unrecorded)))
+        for rival, more, text in (("VAE", True, f"more index-code mutual information than the VAE (mean "
+                                   f"{coefficient.upper()} of (i, z_j) over latent dimensions, posterior as trained)"),
+                                  ("WAE", False, f"less index-code mutual information than the WAE (mean {coefficient.upper()})")):
+            judged = (compare("HEBAE", info["HEBAE"], rival, info[rival], more, digits=3) if info or not runs
+                      else (None, "these runs recorded no index-code MIC/TIC (evaluation.latent_statistics)"))
+            rows.append((f"HEBAE keeps {text}", *judged))
     samples = _samples_text(runs)
     for rival in ("VAE", "WAE"):
         rows.append((f"HEBAE's samples are better than the {rival}'s (FID{samples}, lower is better)",

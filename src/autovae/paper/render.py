@@ -137,9 +137,13 @@ def metric_frame(table: str, metric: str, table_cells) -> "pandas.DataFrame":
 def fidelity_samples(collection: Collection, table: str) -> str:
     """" (1,000 samples)" when the table's FID/KID come from that many samples: FID from fewer samples
     than the paper's 10,000 is biased upward, so only orderings compare."""
-    counts = sorted({int(r.values["fid_samples"]) for r in collection.records
-                     if r.table == table and math.isfinite(r.values.get("fid_samples", math.nan))})
-    return f" ({' / '.join(f'{n:,}' for n in counts)} samples)" if counts else ""
+    counts = sample_counts([r.values.get("fid_samples", math.nan) for r in collection.records if r.table == table])
+    return f" ({counts} samples)" if counts else ""
+
+
+def sample_counts(values) -> str:
+    """The distinct finite FID/KID sample counts among ``values``, as "1,000 / 10,000" ("" for none)."""
+    return " / ".join(f"{n:,}" for n in sorted({int(v) for v in values if v is not None and math.isfinite(v)}))
 
 
 def tables_present(collection: Collection) -> list[str]:
