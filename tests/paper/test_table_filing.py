@@ -134,6 +134,32 @@ def test_a_difference_inside_the_seed_noise_is_neither_held_nor_not_held(tmp_pat
         assert "2 SE 2.83" in verdicts[claim][1]  # 2 * sqrt(2 * 1.41^2 / 2)
 
 
+def test_a_folder_pools_the_settings_it_declares_and_the_table_names_them(tmp_path):
+    """Seeds of one column run on machines with and without bf16 clash unless their folder's pooled.yaml
+    declares the precision pooled; then they are averaged, and the table says so and why."""
+    def two_seeds(root):
+        fake_run(root, "s0", ["column=N_N", "seed=0", "trainer.precision=bf16-mixed"], bound=-100.0)
+        fake_run(root, "s1", ["column=N_N", "seed=1", "trainer.precision=32-true"], bound=-102.0)
+        fake_run(root, "lo", ["column=Lo_N", "seed=0", "trainer.precision=32-true"], bound=-99.0)
+
+    two_seeds(tmp_path / "plain")
+    assert cells(collect_runs(tmp_path / "plain"))[("b", "bound", "N||N")].clash == 2
+
+    two_seeds(tmp_path / "pooled")
+    (tmp_path / "pooled" / "pooled.yaml").write_text("keys: [trainer.precision]\nwhy: seeds ran on two CPUs\n")
+    col = collect_runs(tmp_path / "pooled")
+    cell = cells(col)[("b", "bound", "N||N")]
+    assert (cell.clash, cell.mean) == (1, -101.0)
+    text = markdown(col)
+    assert "why: seeds ran on two CPUs" in text
+    assert "(b) N||N: 2 seeds differ in trainer.precision: '32-true' / 'bf16-mixed'; averaged" in text
+    assert "(b) Lo||N" not in text.split("Seeds pooled")[1]  # one seed: nothing pooled
+
+    (tmp_path / "pooled" / "pooled.yaml").write_text("keys: trainer.precision\n")  # no list, no reason
+    with pytest.raises(ValueError, match="pooled.yaml: expected"):
+        collect_runs(tmp_path / "pooled")
+
+
 COMMITTED_TABLES = sorted(p.stem for p in (ROOT / "results").glob("table_*.md") if not p.stem.endswith("_claims"))
 
 

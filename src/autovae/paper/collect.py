@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.utils import instantiate
 
 from autovae.distributions.likelihoods import Likelihood
@@ -52,6 +53,8 @@ class Collection:
     not_comparable: list[str] = field(default_factory=list)  # a table's runs that did not train its protocol in full
     notes: list[str] = field(default_factory=list)  # fixes that filed runs predate
     any_protocol: bool = False  # runs were filed whatever their length (make_table protocol=any)
+    pooled: tuple[str, ...] = ()  # settings in which seeds of one model may differ (POOLED_FILE)
+    pooled_why: str = ""
 
 
 def _class_name(node: Any) -> str:
@@ -172,10 +175,12 @@ def failure_of(payload: dict) -> str:
     return f"{reason}: {error[0][:160]}" if error else reason
 
 
-def group_key(config: dict) -> tuple[str, dict]:
-    """A hash of the resolved config without the seed and without run bookkeeping."""
+def group_key(config: dict, pooled: tuple[str, ...] = ()) -> tuple[str, dict]:
+    """A hash of the resolved config without the seed, run bookkeeping and the ``pooled`` settings,
+    and the config it was taken from (with the pooled settings, so that tables can name them)."""
     flat = canonical(without(flatten(config), NOT_PART_OF_A_GROUP))
-    digest = hashlib.sha1(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    hashed = without(flat, pooled)
+    digest = hashlib.sha1(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return digest, flat
 
 
@@ -192,7 +197,7 @@ def malformed(payload: Any) -> str:
 
 
 def record_from(payload: dict, source: str, table: str | None = None, column: str | None = None,
-                protocol: bool = True) -> tuple[RunRecord | None, list[str]]:
+                protocol: bool = True, pooled: tuple[str, ...] = ()) -> tuple[RunRecord | None, list[str]]:
     """A run as a table record, or None with the reason it belongs to no seed table. With ``protocol``,
     a run of a table that did not train the paper's protocol in full is not filed either."""
     payload = upgrade_record(payload)  # records of older layouts read in today's (runs/migration.py)
@@ -218,7 +223,7 @@ def record_from(payload: dict, source: str, table: str | None = None, column: st
     gap = protocol_gap(payload) if protocol else ""
     if gap:
         return None, [f"{NOT_COMPARABLE}{source}: ({table}) {column}: {gap}"]
-    group, flat = group_key(config)
+    group, flat = group_key(config, pooled)
     status = payload.get("status", FAILED)
     rec = RunRecord(table, column, status, values, source, group, flat,
                     failure_of(payload) if status != COMPLETED else "")
@@ -248,14 +253,35 @@ def add_record(out: Collection, payload: dict, source: str, **kwargs) -> None:
 def collect_runs(root: str | Path, protocol: bool = True) -> Collection:
     """Every run folder under ``root``; with ``protocol`` (the default), a run that did not train the
     paper's protocol in full is listed as not comparable instead of filed."""
-    out = Collection()
     root = Path(root)
+    out = Collection()
+    out.pooled, out.pooled_why = pooled_settings(root)
     run_dirs = run_folders(root)
     with track(f"reading run folders under {root}", len(run_dirs), unit="folders") as task:
         for run_dir in run_dirs:
             _collect_folder(out, run_dir, protocol)
             task.advance()
     return out
+
+
+# A folder of runs may declare settings in which its seeds differ without being different models, with
+# the reason: YAML {keys: [dotted config keys], why: text}. Written by hand where, say, seeds of one
+# table ran on machines with and without bf16; every table rendered from the folder names what it pooled.
+POOLED_FILE = "pooled.yaml"
+
+
+def pooled_settings(root: Path) -> tuple[tuple[str, ...], str]:
+    """The settings ``root/pooled.yaml`` pools across seeds and why, or nothing; a malformed file is an error."""
+    path = root / POOLED_FILE
+    if not path.is_file():
+        return (), ""
+    declared = yaml.safe_load(path.read_text())
+    keys = declared.get("keys") if isinstance(declared, dict) else None
+    why = declared.get("why") if isinstance(declared, dict) else None
+    if not (isinstance(keys, list) and keys and all(isinstance(k, str) and k for k in keys)
+            and isinstance(why, str) and why.strip()):
+        raise ValueError(f"{path}: expected {{keys: [dotted config keys], why: <the reason>}}, got {declared!r}")
+    return tuple(keys), why.strip()
 
 
 def _collect_folder(out: Collection, run_dir: Path, protocol: bool) -> None:
@@ -277,7 +303,7 @@ def _collect_folder(out: Collection, run_dir: Path, protocol: bool) -> None:
     if status not in (COMPLETED, FAILED):
         out.problems.append(f"{run_dir}: status {status!r}, not finished")
         return
-    add_record(out, payload, str(run_dir), protocol=protocol)
+    add_record(out, payload, str(run_dir), protocol=protocol, pooled=out.pooled)
 
 
 def collect_wandb(project: str, protocol: bool = True, api=None) -> Collection:

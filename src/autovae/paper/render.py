@@ -8,7 +8,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from autovae.paper.collect import Collection
+from autovae.paper.collect import POOLED_FILE, Collection
 from autovae.paper.tables import COLUMNS, METRICS, TABLES, paper_value
 from autovae.runs.record import COMPLETED
 
@@ -104,6 +104,19 @@ def clashes(collection: Collection) -> list[str]:
     return out
 
 
+def pooled_seeds(collection: Collection) -> list[str]:
+    """Cells whose seeds differ in settings the run folder pools (collect.POOLED_FILE), with the values."""
+    out = []
+    for (table, column), recs in sorted(_by_cell(collection).items()):
+        for group in sorted({r.group for r in recs}):
+            configs = [r.config for r in recs if r.group == group]
+            shown = [f"{k}: {' / '.join(sorted({repr(c.get(k)) for c in configs}))}" for k in collection.pooled
+                     if len({repr(c.get(k)) for c in configs}) > 1]
+            if shown:
+                out.append(f"({table}) {column}: {len(configs)} seeds differ in {', '.join(shown)}; averaged")
+    return [f"why: {collection.pooled_why}", *out] if out else []
+
+
 def failed_runs(collection: Collection) -> list[str]:
     """Every filed run that did not complete, with its reason."""
     return [f"({r.table}) {r.column}: {r.source}: {r.failure or r.status}" for r in
@@ -164,6 +177,7 @@ def markdown(collection: Collection) -> str:
             parts.append(f"\n### ({t}) {label}\n\n" + metric_frame(t, metric, table_cells).to_markdown(
                 index=False, disable_numparse=True, colalign=("left", "left", "right", "right", "right")))
     for title, lines in (("Failed runs", failed_runs(collection)),
+                         (f"Seeds pooled across settings ({POOLED_FILE})", pooled_seeds(collection)),
                          ("Clashes: runs of different configurations in one cell", clashes(collection)),
                          ("Not comparable with the paper: runs that did not train its protocol in full",
                           collection.not_comparable),
